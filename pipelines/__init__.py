@@ -1,0 +1,1 @@
+"""Dagster code location for SFE: one Definitions object built from defs/<area>/."""

@@ -1,0 +1,384 @@
+"""Landing files → parsed files → deduplicated daily raw partitions, with every row accounted for.
+
+Two steps, both idempotent:
+
+1. ``scan_landing`` parses each landing file once (keyed by its SHA-256) into
+   ``parsed/<source>/<sha>.parquet`` and records it in the source's catalog. Rows that cannot be read
+   go to ``quarantine/<source>/rows/``; a file that cannot be read at all is copied to
+   ``quarantine/<source>/files/`` and recorded with the reason.
+2. ``build_partitions`` writes ``raw/<source>/date=YYYY-MM-DD/data.parquet`` for the given days from
+   all parsed files: exact duplicates (after the connector's normalisation) are counted once, and
+   rows superseded by a later version of the same natural key are dropped, per the connector's
+   rule. Per-file counts are logged per partition in ``ingest_log/`` so that for every file
+   ``rows_in = loaded + duplicates + superseded + quarantined``.
+
+Every write is a temp file + rename: a crash never leaves a partial partition visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from sfe.config import LakePaths, lake
+from sfe.sources import CONNECTORS, connector
+from sfe.sources.base import PARTITION_COLUMN, FileRejected, Source
+
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass
+class FileRecord:
+    source_id: str
+    file_name: str  # path relative to landing/<source_id>/
+    sha256: str
+    size_bytes: int
+    seq: int  # ingestion order within the source: later files win where a rule says "latest"
+    first_seen_at: str  # ISO UTC; also the ingested_at lineage value of the file's rows
+    status: str  # parsed | rejected | duplicate_file
+    reason: str | None = None
+    rows_in: int = 0
+    rows_parsed: int = 0
+    rows_quarantined: int = 0
+    min_date: str | None = None
+    max_date: str | None = None
+    duplicate_of: str | None = None  # file_name of the identical file ingested first
+
+    @property
+    def dates(self) -> list[date]:
+        if not self.min_date or not self.max_date:
+            return []
+        start, end = date.fromisoformat(self.min_date), date.fromisoformat(self.max_date)
+        return [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1)]
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.write_parquet(tmp, compression="zstd", statistics=True)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_text_atomic(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Catalog:
+    """The per-source list of ingested files (``parsed/<source>/catalog.json``), guarded by a lock."""
+
+    def __init__(self, paths: LakePaths, source_id: str):
+        self.dir = paths.parsed / source_id
+        self.path = self.dir / "catalog.json"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def load(self) -> list[FileRecord]:
+        if not self.path.exists():
+            return []
+        return [FileRecord(**r) for r in json.loads(self.path.read_text(encoding="utf-8"))]
+
+    def save(self, records: list[FileRecord]) -> None:
+        _write_text_atomic(json.dumps([asdict(r) for r in records], indent=1), self.path)
+
+
+def landing_files(paths: LakePaths, source_id: str) -> list[Path]:
+    root = paths.landing_dir(source_id)
+    if not root.exists():
+        return []
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def parse_one(src: Source, paths: LakePaths, path: Path, record: FileRecord) -> FileRecord:
+    """Parse one new file into parsed/ and quarantine/; fill in the record's counts."""
+    try:
+        if path.suffix.lower() not in src.file_extensions:
+            raise FileRejected(
+                f"unexpected file type {path.suffix or '(none)'!r} for {src.source_id}; "
+                f"expected {', '.join(src.file_extensions)}"
+            )
+        parsed = src.parse(
+            path,
+            source_file=record.file_name,
+            sha256=record.sha256,
+            ingested_at=datetime.fromisoformat(record.first_seen_at),
+        )
+    except FileRejected as exc:
+        target = paths.quarantine / src.source_id / "files" / f"{record.sha256[:12]}__{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        record.status, record.reason = "rejected", str(exc)
+        return record
+    write_parquet_atomic(parsed.rows, paths.parsed / src.source_id / f"{record.sha256}.parquet")
+    if parsed.quarantined.height:
+        write_parquet_atomic(parsed.quarantined, paths.quarantine / src.source_id / "rows" / f"{record.sha256}.parquet")
+    record.status = "parsed"
+    record.rows_in = parsed.rows_in
+    record.rows_parsed = parsed.rows.height
+    record.rows_quarantined = parsed.quarantined.height
+    if parsed.rows.height:
+        record.min_date = parsed.rows[PARTITION_COLUMN].min().isoformat()
+        record.max_date = parsed.rows[PARTITION_COLUMN].max().isoformat()
+    return record
+
+
+def scan_landing(source_id: str, paths: LakePaths | None = None, progress: ProgressCallback | None = None) -> list[FileRecord]:
+    """Parse every landing file not seen before. Returns the records of the files new in this scan."""
+    paths = paths or lake()
+    src = connector(source_id)
+    catalog = Catalog(paths, source_id)
+    new: list[FileRecord] = []
+    with catalog.locked():
+        records = catalog.load()
+        known = {(r.file_name, r.sha256) for r in records}
+        by_sha = {r.sha256: r for r in records if r.status != "duplicate_file"}
+        root = paths.landing_dir(source_id)
+        for path in landing_files(paths, source_id):
+            name = path.relative_to(root).as_posix()
+            sha = sha256_of(path)
+            if (name, sha) in known:
+                continue
+            record = FileRecord(
+                source_id=source_id,
+                file_name=name,
+                sha256=sha,
+                size_bytes=path.stat().st_size,
+                seq=len(records) + 1,
+                first_seen_at=_now_iso(),
+                status="parsed",
+            )
+            if sha in by_sha:
+                first = by_sha[sha]
+                record.status = "duplicate_file"
+                record.duplicate_of = first.file_name
+                record.reason = f"identical content to {first.file_name} (already ingested)"
+                record.rows_in, record.rows_quarantined = first.rows_in, 0
+                record.rows_parsed = first.rows_in
+            else:
+                if progress:
+                    progress(f"{source_id}: parsing {name}")
+                record = parse_one(src, paths, path, record)
+                by_sha[sha] = record
+            records.append(record)
+            known.add((name, sha))
+            new.append(record)
+        catalog.save(records)
+    return new
+
+
+@dataclass
+class PartitionResult:
+    partition_date: date
+    rows_in: int
+    loaded: int
+    duplicates: int
+    superseded: int
+
+
+def _dedupe(src: Source, rows: pl.DataFrame) -> pl.DataFrame:
+    """Flag each row: loaded, duplicate (same normalised record seen earlier) or superseded."""
+    rows = rows.sort("__seq", "source_row")
+    rows = rows.with_columns(pl.struct(list(src.dedupe_columns())).is_first_distinct().alias("__first"))
+    unique = rows.filter("__first")
+    if src.natural_key:
+        order = [src.version_column, "__seq"] if src.version_column else ["__seq"]
+        unique = unique.sort([*order, "source_row"], descending=True, nulls_last=True).with_columns(
+            pl.struct(list(src.natural_key)).is_first_distinct().alias("__winner")
+        )
+    else:
+        unique = unique.with_columns(pl.lit(True).alias("__winner"))
+    flags = unique.select("__seq", "source_row", "__winner")
+    return rows.join(flags, on=["__seq", "source_row"], how="left").with_columns(
+        pl.when(~pl.col("__first"))
+        .then(pl.lit("duplicate"))
+        .when(pl.col("__winner"))
+        .then(pl.lit("loaded"))
+        .otherwise(pl.lit("superseded"))
+        .alias("__outcome")
+    )
+
+
+def build_partitions(
+    source_id: str, dates: Iterable[date], paths: LakePaths | None = None
+) -> list[PartitionResult]:
+    """(Re)write the raw partitions for these days from every parsed file of the source."""
+    paths = paths or lake()
+    src = connector(source_id)
+    wanted = sorted(set(dates))
+    catalog = Catalog(paths, source_id)
+    results: list[PartitionResult] = []
+    with catalog.locked():
+        records = [r for r in catalog.load() if r.status == "parsed" and r.rows_parsed]
+        wanted_set = set(wanted)
+        files = [
+            (r, paths.parsed / source_id / f"{r.sha256}.parquet")
+            for r in records
+            if wanted_set.intersection(r.dates)
+        ]
+        frames = [
+            pl.scan_parquet(p)
+            .filter(pl.col(PARTITION_COLUMN).is_in(wanted))
+            .with_columns(pl.lit(r.seq, pl.Int64).alias("__seq"))
+            for r, p in files
+        ]
+        rows = pl.concat(frames).collect() if frames else src.empty_frame().with_columns(pl.lit(0).alias("__seq"))
+        by_day = rows.partition_by(PARTITION_COLUMN, as_dict=True) if rows.height else {}
+        for day in wanted:
+            part_dir = paths.raw_dir(source_id) / f"date={day.isoformat()}"
+            log_path = paths.root / "ingest_log" / source_id / f"date={day.isoformat()}.parquet"
+            day_rows = by_day.get((day,))
+            if day_rows is None or day_rows.height == 0:
+                for stale in (part_dir / "data.parquet", log_path):
+                    stale.unlink(missing_ok=True)
+                continue
+            flagged = _dedupe(src, day_rows)
+            loaded = flagged.filter(pl.col("__outcome") == "loaded")
+            sort_cols = ["interval_start_utc", *src.natural_key, "source_file", "source_row"]
+            write_parquet_atomic(
+                loaded.sort(sort_cols).select(src.empty_frame().columns), part_dir / "data.parquet"
+            )
+            log = flagged.group_by("source_file_sha256").agg(
+                (pl.col("__outcome") == "loaded").sum().cast(pl.Int64).alias("loaded"),
+                (pl.col("__outcome") == "duplicate").sum().cast(pl.Int64).alias("duplicates"),
+                (pl.col("__outcome") == "superseded").sum().cast(pl.Int64).alias("superseded"),
+            )
+            write_parquet_atomic(log.sort("source_file_sha256"), log_path)
+            results.append(
+                PartitionResult(
+                    partition_date=day,
+                    rows_in=flagged.height,
+                    loaded=loaded.height,
+                    duplicates=int(log["duplicates"].sum()),
+                    superseded=int(log["superseded"].sum()),
+                )
+            )
+    return results
+
+
+def known_dates(source_id: str, paths: LakePaths | None = None) -> list[date]:
+    """Every day some parsed file of the source has rows for."""
+    paths = paths or lake()
+    days: set[date] = set()
+    for record in Catalog(paths, source_id).load():
+        if record.status == "parsed":
+            days.update(record.dates)
+    return sorted(days)
+
+
+def file_report(source_id: str, paths: LakePaths | None = None) -> pl.DataFrame:
+    """One row per landing file: rows in, loaded, duplicates, superseded, quarantined, status, reason.
+
+    ``balanced`` is True when rows_in = loaded + duplicates + superseded + quarantined.
+    """
+    paths = paths or lake()
+    records = Catalog(paths, source_id).load()
+    schema = {
+        "source_id": pl.String, "file_name": pl.String, "sha256": pl.String, "status": pl.String,
+        "reason": pl.String, "first_seen_at": pl.String, "rows_in": pl.Int64, "rows_quarantined": pl.Int64,
+    }
+    if not records:
+        return pl.DataFrame(schema={**schema, "loaded": pl.Int64, "duplicates": pl.Int64,
+                                    "superseded": pl.Int64, "balanced": pl.Boolean})
+    base = pl.DataFrame([{k: getattr(r, k) for k in schema} for r in records], schema=schema)
+    logs = sorted((paths.root / "ingest_log" / source_id).glob("date=*.parquet"))
+    if logs:
+        counts = (
+            pl.concat([pl.read_parquet(p) for p in logs])
+            .group_by("source_file_sha256")
+            .agg(pl.col("loaded").sum(), pl.col("duplicates").sum(), pl.col("superseded").sum())
+            .rename({"source_file_sha256": "sha256"})
+        )
+    else:
+        counts = pl.DataFrame(schema={"sha256": pl.String, "loaded": pl.Int64, "duplicates": pl.Int64, "superseded": pl.Int64})
+    report = base.join(counts, on="sha256", how="left").with_columns(
+        # A byte-identical second copy of a file contributes only duplicates.
+        pl.when(pl.col("status") == "duplicate_file").then(0).otherwise(pl.col("loaded").fill_null(0)).alias("loaded"),
+        pl.when(pl.col("status") == "duplicate_file")
+        .then(pl.col("rows_in"))
+        .otherwise(pl.col("duplicates").fill_null(0))
+        .alias("duplicates"),
+        pl.when(pl.col("status") == "duplicate_file").then(0).otherwise(pl.col("superseded").fill_null(0)).alias("superseded"),
+    )
+    return report.with_columns(
+        (
+            pl.col("rows_in")
+            == pl.col("loaded") + pl.col("duplicates") + pl.col("superseded") + pl.col("rows_quarantined")
+        ).alias("balanced")
+    )
+
+
+def ensure_raw_schemas(paths: LakePaths | None = None) -> None:
+    """Give every source a zero-row schema file so dbt can read sources that have no data yet."""
+    paths = paths or lake()
+    for source_id, src in CONNECTORS.items():
+        target = paths.raw_dir(source_id) / "_schema.parquet"
+        empty = src.empty_frame()
+        if target.exists() and pl.read_parquet_schema(target) == dict(empty.schema):
+            continue
+        write_parquet_atomic(empty, target)
+
+
+def ingest_files(files: list[Path], source_id: str, paths: LakePaths | None = None) -> list[Path]:
+    """Copy files into landing/<source_id>/ (the ``sfe ingest`` entry point). Returns the copies."""
+    paths = paths or lake()
+    connector(source_id)  # fail fast on an unknown source
+    target_dir = paths.landing_dir(source_id)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"no such file: {f}")
+        target = target_dir / f.name
+        if target.exists() and sha256_of(target) != sha256_of(f):
+            target = target_dir / f"{f.stem}.{sha256_of(f)[:8]}{f.suffix}"
+        if not target.exists():
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(f, tmp)
+            os.replace(tmp, target)
+        copies.append(target)
+    return copies
+
+
+def markdown_table(df: pl.DataFrame) -> str:
+    if df.is_empty():
+        return "(none)"
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
+    for row in df.iter_rows():
+        lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""Publish: make the freshly built and tested warehouse the one every reader sees, atomically.
+
+DuckDB allows one writer or many readers per file, never both. dbt writes build.duckdb; readers
+only ever open sfe.duckdb. Publishing copies the build to a temp file next to sfe.duckdb and renames
+it over sfe.duckdb (atomic on one filesystem). Readers holding the old file keep it until they
+reconnect; ServingDB reconnects when it sees the file changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+import sfe
+from sfe import ingest
+from sfe.config import LakePaths, lake
+from sfe.sources import CONNECTORS
+
+
+@dataclass
+class PublishInfo:
+    path: Path
+    published_at: datetime
+    size_bytes: int
+    table_rows: dict[str, int]
+
+
+def _source_rows(paths: LakePaths) -> list[tuple]:
+    rows = []
+    for source_id in CONNECTORS:
+        report = ingest.file_report(source_id, paths)
+        if report.is_empty():
+            continue
+        records = ingest.Catalog(paths, source_id).load()
+        dates = sorted({d for r in records for d in (r.min_date, r.max_date) if d})
+        rows.append(
+            (
+                source_id,
+                report.height,
+                int(report["loaded"].sum()),
+                int(report["rows_quarantined"].sum()),
+                int((report["status"] == "rejected").sum()),
+                max(datetime.fromisoformat(r.first_seen_at) for r in records),
+                dates[0] if dates else None,
+                dates[-1] if dates else None,
+            )
+        )
+    return rows
+
+
+def publish(paths: LakePaths | None = None, build_started_at: datetime | None = None) -> PublishInfo:
+    paths = paths or lake()
+    if not paths.build_db.exists():
+        raise FileNotFoundError(f"nothing to publish: {paths.build_db} does not exist (run the dbt build first)")
+    published_at = datetime.now(UTC)
+    con = duckdb.connect(str(paths.build_db))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            "CREATE OR REPLACE TABLE main.meta_publish (published_at TIMESTAMPTZ, build_started_at TIMESTAMPTZ, "
+            "sfe_version VARCHAR, dbt_tests_passed INTEGER)"
+        )
+        con.execute(
+            "INSERT INTO main.meta_publish VALUES (?, ?, ?, 1)",
+            [published_at, build_started_at or published_at, sfe.__version__],
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE main.meta_source_rows (source_id VARCHAR, files INTEGER, rows_loaded BIGINT, "
+            "rows_quarantined BIGINT, files_rejected INTEGER, last_ingested_at TIMESTAMPTZ, min_date DATE, max_date DATE)"
+        )
+        source_rows = _source_rows(paths)
+        if source_rows:
+            con.executemany("INSERT INTO main.meta_source_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)", source_rows)
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name"
+        ).fetchall()
+        table_rows = {
+            name: con.execute(f'SELECT count(*) FROM main."{name}"').fetchone()[0]  # noqa: S608 - names from the catalog
+            for (name,) in tables
+        }
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    tmp = paths.serving_db.with_name(f".{paths.serving_db.name}.{os.getpid()}.tmp")
+    shutil.copyfile(paths.build_db, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, paths.serving_db)
+    return PublishInfo(
+        path=paths.serving_db,
+        published_at=published_at,
+        size_bytes=paths.serving_db.stat().st_size,
+        table_rows=table_rows,
+    )

@@ -1,0 +1,398 @@
+"""The shared base of every source connector.
+
+A connector is a declaration, not a parser: it names the columns it expects, the type and time
+convention of each, the natural key, the duplicate and supersede rule and the units. The base turns
+that declaration into a vectorised Polars parse that never drops a row silently:
+
+* a file that cannot be read as this source at all raises :class:`FileRejected` (the whole file is
+  quarantined with the reason);
+* a row whose field cannot be parsed, is missing, or fails a row check goes to quarantine with the
+  file, row, field, value and reason;
+* every other row is kept, typed, with lineage columns.
+
+Raw rows always start with the UTC interval columns (``interval_start_utc``, ``interval_end_utc``),
+followed by the source's own columns (typed, names as published), derived columns, and lineage.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import polars as pl
+
+LONDON = "Europe/London"
+INTERVAL_COLUMNS = ("interval_start_utc", "interval_end_utc")
+LINEAGE_COLUMNS = ("source_file", "source_row", "source_file_sha256", "ingested_at")
+PARTITION_COLUMN = "partition_date"
+
+
+class FileRejected(Exception):
+    """The whole file cannot be ingested as this source; the message says why."""
+
+
+class Kind(Enum):
+    """How a text field is read. Timestamp kinds say how the instant is interpreted."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    UTC_NAIVE = "timestamp, naive, meaning UTC"
+    UTC_ISO = "timestamp with offset or Z (any layout: T or space separator)"
+    LOCAL_NAIVE = "timestamp, naive, meaning Europe/London local time"
+    TIME_OF_DAY = "time of day (an offset suffix is ignored)"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: Kind
+    description: str
+    unit: str | None = None
+    required: bool = True  # the column must be in the header
+    nullable: bool = True  # a blank value is allowed
+    aliases: tuple[str, ...] = ()  # other accepted header spellings (matched case-insensitively)
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return _DTYPES[self.kind]
+
+
+_DTYPES: dict[Kind, pl.DataType] = {
+    Kind.TEXT: pl.String(),
+    Kind.INTEGER: pl.Int64(),
+    Kind.DECIMAL: pl.Float64(),
+    Kind.BOOLEAN: pl.Boolean(),
+    Kind.DATE: pl.Date(),
+    Kind.UTC_NAIVE: pl.Datetime("us", "UTC"),
+    Kind.UTC_ISO: pl.Datetime("us", "UTC"),
+    Kind.LOCAL_NAIVE: pl.Datetime("us", "UTC"),
+    Kind.TIME_OF_DAY: pl.Time(),
+}
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A rule every parsed row must satisfy; ``invalid`` is True for rows that break it."""
+
+    field: str
+    reason: str
+    invalid: Callable[[], pl.Expr]
+
+
+def _blank_to_null(text: pl.Expr) -> pl.Expr:
+    text = text.str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def _parse_iso_utc(text: pl.Expr) -> pl.Expr:
+    # One layout for every ISO variant: 'T' separator, explicit offset instead of 'Z'.
+    normalised = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace(r"Z$", "+00:00")
+    return pl.coalesce(
+        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC"),
+        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", strict=False, time_zone="UTC"),
+    )
+
+
+def _parse_naive(text: pl.Expr) -> pl.Expr:
+    normalised = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+    return pl.coalesce(
+        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
+        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False),
+        normalised.str.to_datetime("%Y-%m-%dT%H:%M", strict=False),
+    )
+
+
+def parse_expr(kind: Kind, text: pl.Expr) -> pl.Expr:
+    """Typed value of a (blank-normalised) text column; null where the text does not parse."""
+    if kind is Kind.TEXT:
+        return text
+    if kind is Kind.INTEGER:
+        as_float = text.cast(pl.Float64, strict=False)
+        # '1.0' is an integer written by a float-minded tool; '1.5' is not.
+        return pl.when(as_float == as_float.round(0)).then(as_float.cast(pl.Int64, strict=False))
+    if kind is Kind.DECIMAL:
+        return text.cast(pl.Float64, strict=False)
+    if kind is Kind.BOOLEAN:
+        lowered = text.str.to_lowercase()
+        return pl.when(lowered.is_in(["true", "1", "yes"])).then(True).when(
+            lowered.is_in(["false", "0", "no"])
+        ).then(False)
+    if kind is Kind.DATE:
+        return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    if kind is Kind.UTC_NAIVE:
+        return _parse_naive(text).dt.replace_time_zone("UTC")
+    if kind is Kind.UTC_ISO:
+        return _parse_iso_utc(text)
+    if kind is Kind.LOCAL_NAIVE:
+        # The repeated autumn hour is ambiguous in a naive local time: take the first (BST)
+        # occurrence; a time inside the spring gap does not exist and is quarantined.
+        return (
+            _parse_naive(text)
+            .dt.replace_time_zone(LONDON, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone("UTC")
+        )
+    if kind is Kind.TIME_OF_DAY:
+        return text.str.slice(0, 8).str.to_time("%H:%M:%S", strict=False)
+    raise ValueError(kind)
+
+
+@dataclass
+class ParsedFile:
+    rows: pl.DataFrame  # typed rows, raw layout, lineage included
+    quarantined: pl.DataFrame  # one row per rejected row: source_row, field, value, reason, record
+    rows_in: int
+
+
+QUARANTINE_SCHEMA = {
+    "source_file": pl.String,
+    "source_row": pl.Int64,
+    "field": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+    "record": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Declaration of one source format. Subclass per source and fill in the class attributes."""
+
+    source_id: str = ""
+    title: str = ""
+    file_format: str = "csv"  # csv | jsonl | xlsx
+    file_extensions: tuple[str, ...] = (".csv",)
+    fields: tuple[Field, ...] = ()
+    natural_key: tuple[str, ...] = ()
+    # Rows with the same natural key: the one with the greatest version wins, the others are
+    # 'superseded'. None = the row from the file ingested last wins (a republished file).
+    version_column: str | None = None
+    units: dict[str, str] = field(default_factory=dict)
+    time_convention: str = ""
+
+    # -- reading ---------------------------------------------------------------------------
+    def read_text_table(self, path: Path) -> pl.DataFrame:
+        """The file as a table of text columns named as in the header (before matching)."""
+        if self.file_format != "csv":
+            raise NotImplementedError(f"{self.source_id}: override read_text_table for {self.file_format}")
+        return read_csv_text(path)
+
+    # -- per-source hooks ------------------------------------------------------------------
+    def derive(self, typed: pl.DataFrame) -> pl.DataFrame:
+        """Add interval_start_utc / interval_end_utc / partition_date and any normalised columns."""
+        raise NotImplementedError
+
+    def row_checks(self) -> Sequence[RowCheck]:
+        return ()
+
+    def dedupe_columns(self) -> tuple[str, ...]:
+        """Columns whose equality makes two rows the same record (after normalisation)."""
+        return tuple(f.name for f in self.fields)
+
+    # -- shared machinery ------------------------------------------------------------------
+    def match_header(self, header: Sequence[str]) -> dict[str, str]:
+        """Map the file's column names onto field names; reject the file if it is not this source."""
+        if not header or all(not h.strip() for h in header):
+            raise FileRejected("the file has no header row")
+        seen: dict[str, str] = {}
+        for column in header:
+            key = column.strip().lstrip("\ufeff").lower()
+            if key in seen and key:
+                raise FileRejected(f"the header repeats column {column!r}")
+            seen[key] = column
+        if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+            raise FileRejected(
+                "the header is a single column containing ';', tab or '|': the file uses the wrong "
+                "delimiter (expected ',')"
+            )
+        mapping: dict[str, str] = {}
+        missing = []
+        for f in self.fields:
+            spellings = (f.name.lower(), *(a.lower() for a in f.aliases))
+            found = next((seen[s] for s in spellings if s in seen), None)
+            if found is not None:
+                mapping[f.name] = found
+            elif f.required:
+                missing.append(f.name)
+        if not mapping:
+            raise FileRejected(
+                f"unknown header: none of the expected columns of {self.source_id} "
+                f"({', '.join(f.name for f in self.fields)}) are present; found {', '.join(header)}"
+            )
+        if missing:
+            raise FileRejected(f"missing required column(s): {', '.join(missing)}")
+        return mapping
+
+    def parse(self, path: Path, *, source_file: str, sha256: str, ingested_at) -> ParsedFile:
+        text = self.read_text_table(path)
+        mapping = self.match_header(text.columns)
+        rows_in = text.height
+        text = text.with_row_index("source_row", offset=1).with_columns(pl.col("source_row").cast(pl.Int64))
+        # Canonical text columns (absent optional columns become null).
+        canon = text.select(
+            "source_row",
+            *[
+                _blank_to_null(pl.col(mapping[f.name]).cast(pl.String)).alias(f.name)
+                if f.name in mapping
+                else pl.lit(None, pl.String).alias(f.name)
+                for f in self.fields
+            ],
+        )
+        typed = canon.with_columns(
+            [parse_expr(f.kind, pl.col(f.name)).cast(f.dtype).alias(f"__typed_{f.name}") for f in self.fields]
+        )
+        # First problem per row, in field order: missing required value, then unparseable value.
+        problems: list[tuple[pl.Expr, str, str]] = []
+        for f in self.fields:
+            if not f.nullable:
+                problems.append((pl.col(f.name).is_null(), f.name, f"missing required value for {f.name}"))
+            problems.append(
+                (
+                    pl.col(f.name).is_not_null() & pl.col(f"__typed_{f.name}").is_null(),
+                    f.name,
+                    f"cannot read {f.name} as {f.kind.value}",
+                )
+            )
+        typed = typed.with_columns(_first_problem(problems))
+        parse_failed = typed.filter(pl.col("__field").is_not_null())
+        good = typed.filter(pl.col("__field").is_null()).select(
+            "source_row", *[pl.col(f"__typed_{f.name}").alias(f.name) for f in self.fields]
+        )
+        derived = self.derive(good)
+        checks = [(c.invalid(), c.field, c.reason) for c in self.row_checks()]
+        if checks:
+            derived = derived.with_columns(_first_problem(checks))
+            check_failed_rows = derived.filter(pl.col("__field").is_not_null()).select(
+                "source_row", "__field", "__reason"
+            )
+            derived = derived.filter(pl.col("__field").is_null()).drop("__field", "__reason")
+        else:
+            check_failed_rows = pl.DataFrame(
+                schema={"source_row": pl.Int64, "__field": pl.String, "__reason": pl.String}
+            )
+        quarantined = _quarantine_frame(canon, parse_failed, check_failed_rows, source_file)
+        lineage = derived.with_columns(
+            pl.lit(source_file).alias("source_file"),
+            pl.lit(sha256).alias("source_file_sha256"),
+            pl.lit(ingested_at).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
+        )
+        return ParsedFile(rows=self.order_columns(lineage), quarantined=quarantined, rows_in=rows_in)
+
+    def order_columns(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Contract order: interval columns first, source fields, derived, partition, lineage."""
+        source_cols = [f.name for f in self.fields]
+        fixed = {*INTERVAL_COLUMNS, *source_cols, PARTITION_COLUMN, *LINEAGE_COLUMNS}
+        derived = [c for c in df.columns if c not in fixed]
+        return df.select(*INTERVAL_COLUMNS, *source_cols, *derived, PARTITION_COLUMN, *LINEAGE_COLUMNS)
+
+    def empty_frame(self) -> pl.DataFrame:
+        """A zero-row frame with exactly the raw schema (so dbt can read a source with no data)."""
+        typed = pl.DataFrame(schema={"source_row": pl.Int64, **{f.name: f.dtype for f in self.fields}})
+        derived = self.derive(typed).with_columns(
+            pl.lit(None, pl.String).alias("source_file"),
+            pl.lit(None, pl.String).alias("source_file_sha256"),
+            pl.lit(None).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
+        )
+        return self.order_columns(derived)
+
+    def describe(self) -> str:
+        """Markdown description of the column contract (used by docs and the contract test)."""
+        lines = [f"| column | type | unit | meaning |", "|---|---|---|---|"]
+        for f in self.fields:
+            lines.append(f"| `{f.name}` | {f.kind.value} | {f.unit or ''} | {f.description} |")
+        return "\n".join(lines)
+
+
+def _first_problem(problems: list[tuple[pl.Expr, str, str]]) -> list[pl.Expr]:
+    if not problems:
+        return [pl.lit(None, pl.String).alias("__field"), pl.lit(None, pl.String).alias("__reason")]
+    field_expr = pl.when(problems[0][0]).then(pl.lit(problems[0][1]))
+    reason_expr = pl.when(problems[0][0]).then(pl.lit(problems[0][2]))
+    for cond, name, reason in problems[1:]:
+        field_expr = field_expr.when(cond).then(pl.lit(name))
+        reason_expr = reason_expr.when(cond).then(pl.lit(reason))
+    return [
+        field_expr.otherwise(None).cast(pl.String).alias("__field"),
+        reason_expr.otherwise(None).cast(pl.String).alias("__reason"),
+    ]
+
+
+def _quarantine_frame(
+    canon: pl.DataFrame, parse_failed: pl.DataFrame, check_failed: pl.DataFrame, source_file: str
+) -> pl.DataFrame:
+    failed = pl.concat(
+        [parse_failed.select("source_row", "__field", "__reason"), check_failed], how="vertical_relaxed"
+    )
+    if failed.is_empty():
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    joined = failed.join(canon, on="source_row", how="left").sort("source_row")
+    text_cols = [c for c in canon.columns if c != "source_row"]
+    records = [
+        json.dumps({c: row[c] for c in text_cols}, ensure_ascii=False)
+        for row in joined.select(text_cols).iter_rows(named=True)
+    ]
+    values = [row[f] if f in row else None for row, f in zip(joined.iter_rows(named=True), joined["__field"])]
+    return pl.DataFrame(
+        {
+            "source_file": [source_file] * joined.height,
+            "source_row": joined["source_row"],
+            "field": joined["__field"],
+            "value": values,
+            "reason": joined["__reason"],
+            "record": records,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def read_csv_text(path: Path) -> pl.DataFrame:
+    """Read a CSV file as text columns, rejecting files that are not well-formed CSV."""
+    raw = path.read_bytes()
+    if not raw.strip(b"\xef\xbb\xbf \r\n\t"):
+        raise FileRejected("the file is empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            f"the file is not valid UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 4]!r}); "
+            "expected UTF-8 CSV"
+        ) from None
+    if "\x00" in text:
+        raise FileRejected("the file contains NUL bytes: it is binary, not CSV")
+    header_line = text.split("\n", 1)[0]
+    header = next(csv.reader([header_line]))
+    _reject_ragged_lines(text, len(header))
+    try:
+        return pl.read_csv(io.StringIO(text), infer_schema=False, has_header=True)
+    except pl.exceptions.PolarsError as exc:
+        raise FileRejected(f"not readable as CSV: {exc}") from None
+
+
+def _reject_ragged_lines(text: str, width: int) -> None:
+    """Polars pads short rows with nulls silently; find rows whose field count is wrong.
+
+    Counting separators is vectorised; only lines whose count looks wrong (quoted commas) are
+    re-read with the csv module.
+    """
+    lines = pl.Series(text.split("\n"))
+    counts = lines.str.strip_suffix("\r").str.count_matches(",", literal=True) + 1
+    suspicious = (counts != width) & (lines.str.strip_chars() != "")
+    for index in suspicious.arg_true().to_list():
+        line = lines[index]
+        fields = next(csv.reader([line]), [])
+        if len(fields) == width:
+            continue
+        line_no = index + 1
+        is_last = index == len(lines) - 1 or (index == len(lines) - 2 and lines[-1] == "")
+        if is_last and not text.endswith("\n") and len(fields) < width:
+            raise FileRejected(
+                f"truncated last line: line {line_no} has {len(fields)} of {width} fields and no line end"
+            )
+        raise FileRejected(f"wrong number of fields: line {line_no} has {len(fields)}, the header has {width}")

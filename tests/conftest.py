@@ -1,0 +1,40 @@
+"""Shared fixtures: every test that touches the lake gets its own SFE_LAKE_DIR."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sfe.config import LakePaths
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+@pytest.fixture
+def lake_paths(tmp_path, monkeypatch) -> LakePaths:
+    root = tmp_path / "lake"
+    root.mkdir()
+    monkeypatch.setenv("SFE_LAKE_DIR", str(root))
+    return LakePaths(root)
+
+
+def land(paths: LakePaths, source_id: str, *files: Path) -> list[Path]:
+    """Copy files into landing/<source_id>/ in the given order."""
+    target = paths.landing_dir(source_id)
+    target.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for f in files:
+        shutil.copyfile(f, target / f.name)
+        copies.append(target / f.name)
+    return copies
+
+
+def sample(name: str) -> Path:
+    """A real published excerpt from ../shared/samples (skips the test when it is absent)."""
+    path = SAMPLES / name
+    if not path.exists():
+        pytest.skip(f"real sample {path} not available")
+    return path

@@ -1,0 +1,81 @@
+"""Lake-level guarantees: idempotence, nothing lost, atomic writes, whole-file quarantine."""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+import pytest
+
+from sfe import ingest
+
+from .conftest import FIXTURES, land
+
+SOURCE = "ukpn_flexibility_dispatches"
+
+
+def _digest(root) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*.parquet"))
+    }
+
+
+def test_reingest_and_rematerialise_change_nothing(lake_paths):
+    land(lake_paths, SOURCE, FIXTURES / SOURCE / "ukpn_dispatches_2025.csv")
+    ingest.scan_landing(SOURCE, lake_paths)
+    days = ingest.known_dates(SOURCE, lake_paths)
+    ingest.build_partitions(SOURCE, days)
+    before = _digest(lake_paths.raw)
+    assert ingest.scan_landing(SOURCE, lake_paths) == []  # nothing new
+    ingest.build_partitions(SOURCE, days, lake_paths)
+    assert _digest(lake_paths.raw) == before
+    # The same bytes under another name count as one file of duplicates.
+    (lake_paths.landing_dir(SOURCE) / "copy.csv").write_bytes((FIXTURES / SOURCE / "ukpn_dispatches_2025.csv").read_bytes())
+    new = ingest.scan_landing(SOURCE, lake_paths)
+    assert [r.status for r in new] == ["duplicate_file"]
+    ingest.build_partitions(SOURCE, days, lake_paths)
+    assert _digest(lake_paths.raw) == before
+    report = ingest.file_report(SOURCE, lake_paths)
+    assert report["balanced"].all()
+    assert report.filter(pl.col("file_name") == "copy.csv")["duplicates"].to_list() == [8]
+
+
+def test_no_temp_files_left_and_partitions_are_complete(lake_paths):
+    land(lake_paths, SOURCE, FIXTURES / SOURCE / "ukpn_dispatches_2025.csv")
+    ingest.scan_landing(SOURCE, lake_paths)
+    ingest.build_partitions(SOURCE, ingest.known_dates(SOURCE, lake_paths), lake_paths)
+    assert not [p for p in lake_paths.root.rglob("*") if p.name.endswith(".tmp")]
+    total = pl.read_parquet(lake_paths.raw_dir(SOURCE) / "date=*" / "data.parquet").height
+    assert total == ingest.file_report(SOURCE, lake_paths)["loaded"].sum() == 6
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty"),
+        (b"a;b;c\n1;2;3\n", "delimiter"),
+        (b"foo,bar\n1,2\n", "unknown header"),
+        (b"company_name,fu_id\n\xff\xfe\x00garbage\n", "UTF-8"),
+    ],
+)
+def test_broken_files_are_quarantined_with_a_reason(lake_paths, content, reason):
+    target = lake_paths.landing_dir(SOURCE)
+    target.mkdir(parents=True)
+    (target / "broken.csv").write_bytes(content)
+    land(lake_paths, SOURCE, FIXTURES / SOURCE / "ukpn_dispatches_2025.csv")
+    ingest.scan_landing(SOURCE, lake_paths)
+    report = ingest.file_report(SOURCE, lake_paths)
+    broken = report.filter(pl.col("file_name") == "broken.csv").row(0, named=True)
+    assert broken["status"] == "rejected" and reason in broken["reason"]
+    assert report.filter(pl.col("file_name") != "broken.csv")["status"].to_list() == ["parsed"]
+
+
+def test_truncated_last_line_is_named(lake_paths):
+    text = (FIXTURES / SOURCE / "ukpn_dispatches_2025.csv").read_bytes()
+    target = lake_paths.landing_dir(SOURCE)
+    target.mkdir(parents=True)
+    (target / "cut.csv").write_bytes(text[: text.rindex(b",epex,")])
+    ingest.scan_landing(SOURCE, lake_paths)
+    record = ingest.file_report(SOURCE, lake_paths).row(0, named=True)
+    assert record["status"] == "rejected" and "truncated last line" in record["reason"]
