@@ -91,9 +91,22 @@ def ingest_sources(
             raise_on_error=False,
         )
         if not result.success:
-            raise BuildFailed(f"ingest of {source_id} failed; see the run in the Dagster UI ({result.run_id})")
+            raise BuildFailed(f"ingest of {source_id} failed:\n{_failure_summary(result)}")
         done[source_id] = [d for d in days if first <= d <= last]
     return done
+
+
+def _failure_summary(result) -> str:
+    """The failing steps' error messages (dbt's output names the failing model or test)."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error, messages = event.step_failure_data.error, []
+            while error is not None:  # the root cause (e.g. dbt's failing test) is at the end
+                messages.append(error.message.strip())
+                error = error.cause
+            lines.append(f"{event.step_key}: " + "\n".join(messages)[-3000:])
+    return "\n".join(lines) or "no step reported a failure"
 
 
 def build_warehouse(step: Step | None = None) -> dict[str, int]:
@@ -113,14 +126,9 @@ def build_warehouse(step: Step | None = None) -> dict[str, int]:
         raise_on_error=False,
     )
     if not result.success:
-        failures = [
-            event.step_key
-            for event in result.all_events
-            if event.event_type_value == "STEP_FAILURE"
-        ]
         raise BuildFailed(
-            f"warehouse build failed in {', '.join(failures) or 'a step'}; the previous publish keeps "
-            f"serving. Details: dbt/target/run_results.json and the run {result.run_id} in the Dagster UI"
+            f"warehouse build failed; the previous publish keeps serving.\n{_failure_summary(result)}\n"
+            f"Full log: run {result.run_id} in the Dagster UI"
         )
     rows = {}
     for mat in result.asset_materializations_for_node("published_warehouse"):

@@ -262,7 +262,7 @@ def _ukpn_fu_id(style: str, fsp: Fsp, zone: str, atype: str, rng: np.random.Gene
     if style == "saou":  # like 'EV.E-THOR-SAOU-F901'
         return _unique(f"{fsp.code[:2]}.{fsp.code[2:]}-{_zone_code(zone)}-SAOU-{hex4}", used)
     if style == "site":  # free text with spaces
-        return _unique(f"{zone} {TYPE_LABEL[atype]} Site", used, "{base} {k}")
+        return _unique(f"{zone} Flex Site", used, "{base} {k}")
     return _unique(f"{fsp.code}-{_zone_code(zone)}-{hex4}", used)
 
 

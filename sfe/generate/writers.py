@@ -61,6 +61,9 @@ def fixed18(values: list[str]) -> list[str]:
 def write_csv(df: pl.DataFrame, path: Path, *, bom: bool = False, separator: str = ",") -> int:
     """Write a frame of (mostly string) columns exactly; returns the number of data rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    blanks = [pl.col(c).replace("", None) for c, t in df.schema.items() if t == pl.String]
+    if blanks:
+        df = df.with_columns(blanks)
     buf = io.BytesIO()
     df.write_csv(buf, separator=separator, line_terminator="\n", quote_style="necessary")
     data = buf.getvalue()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from sfe.sources.base import Source
+from sfe.sources.elexon_boalf import ElexonBoalf
+from sfe.sources.elexon_system_prices import ElexonSystemPrices
 from sfe.sources.neso_eac_results import NesoEacResults
 from sfe.sources.ukpn_flexibility_dispatches import UkpnFlexibilityDispatches
 
 CONNECTORS: dict[str, Source] = {
-    connector.source_id: connector for connector in (NesoEacResults(), UkpnFlexibilityDispatches())
+    connector.source_id: connector
+    for connector in (NesoEacResults(), UkpnFlexibilityDispatches(), ElexonSystemPrices(), ElexonBoalf())
 }
 
 # Every source SFE knows the format of (../shared/sources/README.md). Sources without a connector

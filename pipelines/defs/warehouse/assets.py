@@ -1,5 +1,6 @@
 """dbt builds the standard taxonomy into build.duckdb; publish swaps it in for readers."""
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,14 +9,34 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from sfe import ingest, publish
-from sfe.config import DBT_PROJECT_DIR, lake
+from sfe.config import DBT_PROJECT_DIR, TAXONOMY_DIR, lake
+
+# dbt lives next to this interpreter; the venv's bin/ is not necessarily on PATH (e.g. `.venv/bin/sfe`).
+_VENV_BIN = str(Path(sys.executable).parent)
+if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-if DBT_PROJECT.manifest_path.exists():
-    DBT_PROJECT.prepare_if_dev()
-else:
-    # A fresh checkout has no manifest yet: parse once (a few seconds) so the assets can load.
+
+
+def _manifest_is_stale() -> bool:
+    """True when the manifest is missing or older than any dbt project file or taxonomy seed."""
+    manifest = DBT_PROJECT.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", *TAXONOMY_DIR.glob("*.csv")]
+    for folder in ("models", "macros", "tests"):
+        sources += (DBT_PROJECT_DIR / folder).rglob("*")
+    return any(p.is_file() and p.stat().st_mtime > built for p in sources)
+
+
+# A fresh checkout has no manifest and an edited project has a stale one: parse (a few seconds) so
+# the asset graph matches the models; under `dagster dev` it is re-parsed on every load anyway.
+if _manifest_is_stale():
     DBT_PROJECT.preparer.prepare(DBT_PROJECT)
+else:
+    DBT_PROJECT.prepare_if_dev()
 
 
 @dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT)
@@ -49,5 +70,4 @@ def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResu
 
 
 WAREHOUSE_ASSETS = [sfe_dbt_models, published_warehouse]
-# The dbt next to this interpreter: the venv is not necessarily on PATH.
-DBT_RESOURCE = DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+DBT_RESOURCE = DbtCliResource(project_dir=DBT_PROJECT)

@@ -1,0 +1,197 @@
+"""SFE benchmarks: each figure is a ratio against a baseline measured in the same run.
+
+    python -m bench [--rows 1000000] [--only ingest,build,serving] [--no-record]
+
+Results are printed and appended to bench/RESULTS.md with the machine details and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from sfe.config import LakePaths
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def _machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.node()} · {os.cpu_count()} cores · {mem_gib:.0f} GiB · {cpu} · Python {platform.python_version()}"
+
+
+def _scale_csv(src_files: list[Path], out: Path, rows: int, id_column: str, bom: bool) -> int:
+    """Tile real-format rows up to `rows`, making each copy distinct through its id column."""
+    base = pl.concat([pl.read_csv(f, infer_schema=False) for f in src_files], how="vertical_relaxed")
+    copies = max(1, -(-rows // base.height))
+    tiled = pl.concat(
+        [base.with_columns((pl.col(id_column) + f"-x{k}").alias(id_column)) for k in range(copies)]
+    ).head(rows)
+    data = tiled.write_csv()
+    with open(out, "wb") as fh:
+        if bom:
+            fh.write(b"\xef\xbb\xbf")
+        fh.write(data.encode("utf-8"))
+    return tiled.height
+
+
+def bench_ingest(rows: int, work: Path) -> list[tuple[str, str]]:
+    """Our ingest (parse + quarantine + dedupe + partitioned Parquet) vs DuckDB CSV→Parquet."""
+    from sfe import ingest
+    from sfe.generate import generate
+
+    seed_lake = LakePaths(work / "seed")
+    generate(seed_lake, assets=60, days=60, start=date(2025, 3, 1), seed=7, progress=False)
+    lines = []
+    for source_id, id_column, bom in (
+        ("ukpn_flexibility_dispatches", "fu_id", True),
+        ("neso_eac_results", "auctionID", False),
+    ):
+        sources = sorted(seed_lake.landing_dir(source_id).glob("*.csv"))
+        paths = LakePaths(work / f"lake_{source_id}")
+        landing = paths.landing_dir(source_id)
+        landing.mkdir(parents=True)
+        big = landing / f"bench_{rows}.csv"
+        n = _scale_csv(sources, big, rows, id_column, bom)
+
+        t0 = time.perf_counter()
+        ingest.scan_landing(source_id, paths)
+        ingest.build_partitions(source_id, ingest.known_dates(source_id, paths), paths)
+        ours = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        duckdb.execute(
+            f"COPY (SELECT * FROM read_csv('{big}', all_varchar=false)) TO '{work / (source_id + '_baseline.parquet')}' (FORMAT parquet)"
+        )
+        baseline = time.perf_counter() - t0
+        ratio = (n / ours) / (n / baseline)
+        target = "met" if ratio >= 0.7 else "MISSED (target ≥ 0.7×)"
+        lines.append(
+            (
+                f"ingest {source_id} ({n:,} rows)",
+                f"ours {n / ours:,.0f} rows/s vs DuckDB read_csv→Parquet {n / baseline:,.0f} rows/s → "
+                f"**{ratio:.2f}×** ({target})",
+            )
+        )
+    return lines
+
+
+def bench_build(work: Path, assets: int, days: int) -> list[tuple[str, str]]:
+    """End-to-end build of a generated demo, split into its stages (the baseline is dbt alone)."""
+    from sfe import pipeline
+    from sfe.generate import generate
+
+    paths = LakePaths(work / "demo")
+    os.environ["SFE_LAKE_DIR"] = str(paths.root)
+    t0 = time.perf_counter()
+    generate(paths, assets=assets, days=days, start=date(2025, 1, 1), seed=42, progress=False)
+    gen = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pipeline.ingest_sources()
+    ingest_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pipeline.build_warehouse()
+    warehouse_s = time.perf_counter() - t0
+    total = gen + ingest_s + warehouse_s
+    return [
+        (
+            f"demo build ({assets} assets × {days} days)",
+            f"generate {gen:.0f} s + ingest {ingest_s:.0f} s + dbt/publish {warehouse_s:.0f} s = "
+            f"**{total:.0f} s** (target < 600 s: {'met' if total < 600 else 'MISSED'})",
+        )
+    ]
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))]
+
+
+def bench_serving(work: Path, repeats: int = 200) -> list[tuple[str, str]]:
+    """API route vs the same SQL on DuckDB directly, on the demo built by bench_build."""
+    from fastapi.testclient import TestClient
+
+    from sfe.api.app import app
+    from sfe.config import lake
+
+    db = lake().serving_db
+    if not db.exists():
+        return [("serving", "skipped: no published warehouse (run with build)")]
+    client = TestClient(app)
+    direct = duckdb.connect(str(db), read_only=True)
+    sql = (
+        "SELECT * FROM fct_auction_result WHERE delivery_start_utc >= ? AND delivery_start_utc < ? "
+        "ORDER BY delivery_start_utc, auction_result_id LIMIT 1000"
+    )
+    params = [datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC)]
+    api_t, direct_t = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        r = client.get("/v1/auction-results", params={"from": "2025-06-01", "to": "2025-07-01", "limit": 1000})
+        api_t.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text
+        t0 = time.perf_counter()
+        direct.execute(sql, params).fetchall()
+        direct_t.append(time.perf_counter() - t0)
+    a50, a95 = _percentiles(api_t)
+    d50, d95 = _percentiles(direct_t)
+    return [
+        (
+            "API /v1/auction-results (1 month, 1000 rows)",
+            f"p50 {a50 * 1000:.1f} ms, p95 {a95 * 1000:.1f} ms vs direct DuckDB p50 {d50 * 1000:.1f} ms, "
+            f"p95 {d95 * 1000:.1f} ms → p95 ratio **{a95 / d95:.2f}×**",
+        )
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per ingest benchmark file")
+    parser.add_argument("--assets", type=int, default=300)
+    parser.add_argument("--days", type=int, default=480)
+    parser.add_argument("--only", default="ingest,build,serving")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    args = parser.parse_args()
+    wanted = set(args.only.split(","))
+    results: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="sfe-bench-") as tmp:
+        work = Path(tmp)
+        if "ingest" in wanted:
+            results += bench_ingest(args.rows, work)
+        if "build" in wanted or "serving" in wanted:
+            results += bench_build(work, args.assets, args.days)
+        if "serving" in wanted:
+            results += bench_serving(work)
+    command = "python -m bench " + " ".join(sys.argv[1:])
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = [f"\n## {stamp}\n", f"- machine: {_machine()}", f"- command: `{command.strip()}`", ""]
+    block += ["| benchmark | result |", "|---|---|"] + [f"| {name} | {value} |" for name, value in results]
+    text = "\n".join(block) + "\n"
+    print(text)
+    if not args.no_record:
+        if not RESULTS.exists():
+            RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (`python -m bench`).\n")
+        with open(RESULTS, "a", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    main()
