@@ -1,14 +1,20 @@
 """The one Dagster Definitions object for SFE (loaded by workspace.yaml and by `sfe build`)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from pipelines.defs.ingest.assets import INGEST_ASSETS
+from pipelines.defs.ingest.jobs import ingest_job
+from pipelines.defs.ingest.schedules import daily_ingest_schedule
+from pipelines.defs.ingest.sensors import landing_sensor
 from pipelines.defs.warehouse.assets import DBT_RESOURCE, WAREHOUSE_ASSETS
+from pipelines.defs.warehouse.jobs import warehouse_job
+from pipelines.defs.warehouse.sensors import publish_after_ingest
 
 defs = dg.Definitions(
     assets=[*INGEST_ASSETS, *WAREHOUSE_ASSETS],
+    jobs=[ingest_job, warehouse_job],
+    schedules=[daily_ingest_schedule],
+    sensors=[landing_sensor, publish_after_ingest],
     resources={"dbt": DBT_RESOURCE},
     # Runs in one process: launching a process per step costs seconds each on 2 cores.
     executor=dg.in_process_executor,

@@ -37,3 +37,34 @@ def test_workspace_points_at_the_definitions_module():
 
     text = (Path(__file__).parents[1] / "workspace.yaml").read_text()
     assert "pipelines.definitions" in text
+
+
+def test_sensor_ingests_new_landing_files(lake_paths):
+    import shutil
+
+    from pipelines.definitions import defs
+    from pipelines.defs.ingest.sensors import landing_sensor
+
+    from .conftest import FIXTURES
+
+    target = lake_paths.landing_dir("neso_eac_results")
+    target.mkdir(parents=True)
+    shutil.copyfile(FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv", target / "a.csv")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, definitions=defs)
+        requests = list(landing_sensor(context))
+        assert len(requests) == 1
+        request = requests[0]
+        assert request.asset_selection == [dg.AssetKey(["raw", "neso_eac_results"])]
+        assert request.tags["dagster/asset_partition_range_start"] == "2025-03-29"
+        assert request.tags["dagster/asset_partition_range_end"] == "2025-10-26"
+        # Nothing new on the next tick.
+        again = list(landing_sensor(dg.build_sensor_context(instance=instance, definitions=defs)))
+        assert all(isinstance(r, dg.SkipReason) for r in again)
+
+
+def test_schedule_and_sensors_are_registered():
+    from pipelines.definitions import defs
+
+    assert defs.get_schedule_def("daily_ingest_schedule")
+    assert defs.get_sensor_def("landing_sensor") and defs.get_sensor_def("publish_after_ingest")
