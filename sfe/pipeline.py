@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sfe import ingest
+from sfe import build_status, ingest
 from sfe.config import LakePaths, lake
 from sfe.sources import CONNECTORS
 
@@ -139,6 +139,16 @@ def build_warehouse(step: Step | None = None) -> dict[str, int]:
 def build(step: Step | None = None) -> BuildResult:
     """The whole graph over whatever the lake holds: never generates data."""
     prepare_environment()
-    sources = ingest_sources(step=step)
-    rows = build_warehouse(step=step)
+    status = build_status.BuildStatus(status="running", started_at=build_status.now())
+    build_status.write(status)
+    try:
+        sources = ingest_sources(step=step)
+        rows = build_warehouse(step=step)
+    except BaseException as exc:
+        status.status, status.finished_at = "failed", build_status.now()
+        status.message = str(exc) if isinstance(exc, BuildFailed) else f"interrupted: {exc!r}"
+        build_status.write(status)
+        raise
+    status.status, status.finished_at = "succeeded", build_status.now()
+    build_status.write(status)
     return BuildResult(sources=sources, published=True, table_rows=rows)

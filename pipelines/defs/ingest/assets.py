@@ -4,7 +4,10 @@ from datetime import date
 
 import dagster as dg
 
-from sfe import ingest
+import polars as pl
+
+from sfe import ingest, quality
+from sfe.config import lake
 from sfe.sources import CONNECTORS
 
 # Daily partitions in UTC days (GB settlement-keyed sources use the settlement date). A run over a
@@ -27,6 +30,14 @@ def _build_ingest_asset(source_id: str) -> dg.AssetsDefinition:
         group_name="ingest",
         kinds={"parquet", "polars"},
         description=f"{connector.title}: parsed, typed and deduplicated rows with lineage.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "great_expectations",
+                asset=ingest_asset_key(source_id),
+                blocking=True,
+                description=f"expectations/{source_id}.json on the rows this run wrote; failing stops the publish.",
+            )
+        ],
     )
     def _ingest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         new_files = ingest.scan_landing(source_id, progress=context.log.info)
@@ -38,7 +49,23 @@ def _build_ingest_asset(source_id: str) -> dg.AssetsDefinition:
         for row in new_report.filter(new_report["status"] == "rejected").iter_rows(named=True):
             context.log.warning(f"{source_id}: file {row['file_name']} quarantined: {row['reason']}")
         unbalanced = report.filter(~report["balanced"] & (report["status"] != "rejected"))
+        written = [
+            lake().raw_dir(source_id) / f"date={p.partition_date.isoformat()}" / "data.parquet" for p in partitions
+        ]
+        suite = quality.validate(source_id, pl.read_parquet(written) if written else connector.empty_frame())
+        quality.record(suite, [p.partition_date for p in partitions])
+        check = dg.AssetCheckResult(
+            check_name="great_expectations",
+            passed=suite.success,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "rows_validated": suite.rows_validated,
+                "summary": suite.summary(),
+                "failed_expectations": len(suite.failures()),
+            },
+        )
         return dg.MaterializeResult(
+            check_results=[check],
             metadata={
                 "new_files": len(new_files),
                 "partitions_written": len(partitions),
