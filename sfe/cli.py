@@ -193,9 +193,9 @@ def sql(query: str, fmt: str) -> None:
         if fmt == "table":
             relation.show(max_rows=200, max_width=200)
         elif fmt == "csv":
-            from sfe.csv_safe import to_safe_csv
+            from sfe.csv_safe import to_csv
 
-            click.echo(to_safe_csv(relation.pl()), nl=False)
+            click.echo(to_csv(relation.pl()), nl=False)
         else:
             click.echo(relation.pl().write_json())
     except duckdb.Error as exc:
