@@ -173,6 +173,26 @@ def sources() -> None:
         click.echo(f"{source_id:32s} {state}")
 
 
+@main.group()
+def taxonomy() -> None:
+    """The harmonised taxonomy (taxonomy/*.csv)."""
+
+
+@taxonomy.command(name="validate")
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder to check (default: the project's taxonomy/).")
+def taxonomy_validate(directory: Path | None) -> None:
+    """Check the taxonomy files: schema, unique ids, references, bands, unambiguous mappings."""
+    from sfe import taxonomy as tax
+
+    problems = tax.validate(directory or tax.TAXONOMY_DIR)
+    if problems:
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        _fail(f"the taxonomy has {len(problems)} problem(s)")
+    click.echo("taxonomy is valid")
+
+
 @main.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)

@@ -60,3 +60,102 @@ def size_band(capacity_mw: float) -> str:
         if float(band["min_mw"]) <= capacity_mw < float(band["max_mw"]):
             return band["size_band"]
     raise ValueError(f"capacity {capacity_mw} MW falls in no size band")
+
+
+SCHEMA: dict[str, tuple[str, ...]] = {
+    "markets": ("market_id", "market_name", "operator_id", "operator_name", "market_kind"),
+    "standard_products": ("standard_product", "standard_product_name", "family", "payment_structure", "description"),
+    "products": ("product_id", "market_id", "product_name", "service_type", "direction", "standard_product"),
+    "asset_types": ("asset_type", "asset_type_name", "is_storage", "description"),
+    "size_bands": ("size_band", "size_band_name", "min_mw", "max_mw"),
+    "dno_areas": ("gsp_group", "dno_area", "dno_area_name", "operator_id", "market_id"),
+    "source_value_mappings": ("source_id", "field", "source_value", "target_kind", "target_value"),
+}
+KEYS = {
+    "markets": "market_id",
+    "standard_products": "standard_product",
+    "products": "product_id",
+    "asset_types": "asset_type",
+    "size_bands": "size_band",
+    "dno_areas": "gsp_group",
+}
+MARKET_KINDS = {"ancillary_services", "balancing_mechanism", "imbalance", "local_flexibility", "secondary_market", "capacity_market"}
+DIRECTIONS = {"up", "down", "both"}
+TARGET_KINDS = {"product_id": "products", "asset_type": "asset_types"}
+
+
+def validate(directory: Path = TAXONOMY_DIR) -> list[str]:
+    """Every problem in the taxonomy files, as 'file:row: message'; empty when valid."""
+    problems: list[str] = []
+    tables: dict[str, list[dict[str, str]]] = {}
+    for name, columns in SCHEMA.items():
+        path = directory / f"{name}.csv"
+        if not path.exists():
+            problems.append(f"{name}.csv: missing file")
+            continue
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = tuple(reader.fieldnames or ())
+            if header != columns:
+                problems.append(f"{name}.csv: header {','.join(header)} should be {','.join(columns)}")
+                continue
+            rows = list(reader)
+        tables[name] = rows
+        for i, row in enumerate(rows, start=2):
+            for column in columns:
+                if column != "description" and not (row.get(column) or "").strip():
+                    problems.append(f"{name}.csv:{i}: {column} is empty")
+        if name in KEYS:
+            seen: set[str] = set()
+            for i, row in enumerate(rows, start=2):
+                key = row[KEYS[name]]
+                if key in seen:
+                    problems.append(f"{name}.csv:{i}: duplicate {KEYS[name]} {key!r}")
+                seen.add(key)
+    if problems:
+        return problems
+
+    def ids(name: str) -> set[str]:
+        return {row[KEYS[name]] for row in tables[name]}
+
+    for i, row in enumerate(tables["markets"], start=2):
+        if row["market_kind"] not in MARKET_KINDS:
+            problems.append(f"markets.csv:{i}: market_kind {row['market_kind']!r} not one of {sorted(MARKET_KINDS)}")
+    for i, row in enumerate(tables["products"], start=2):
+        if row["market_id"] not in ids("markets"):
+            problems.append(f"products.csv:{i}: unknown market_id {row['market_id']!r}")
+        if row["standard_product"] not in ids("standard_products"):
+            problems.append(f"products.csv:{i}: unknown standard_product {row['standard_product']!r}")
+        if row["direction"] not in DIRECTIONS:
+            problems.append(f"products.csv:{i}: direction {row['direction']!r} not one of up/down/both")
+    for i, row in enumerate(tables["dno_areas"], start=2):
+        if row["market_id"] not in ids("markets"):
+            problems.append(f"dno_areas.csv:{i}: unknown market_id {row['market_id']!r}")
+    bands = []
+    for i, row in enumerate(tables["size_bands"], start=2):
+        try:
+            bands.append((float(row["min_mw"]), float(row["max_mw"]), i))
+        except ValueError:
+            problems.append(f"size_bands.csv:{i}: min_mw/max_mw must be numbers")
+    bands.sort()
+    if bands and bands[0][0] != 0:
+        problems.append("size_bands.csv: the smallest band must start at 0 MW")
+    for (lo1, hi1, i1), (lo2, _hi2, i2) in zip(bands, bands[1:]):
+        if hi1 != lo2:
+            problems.append(f"size_bands.csv:{i1}/{i2}: bands must be contiguous ({hi1} MW vs {lo2} MW)")
+    mapped: dict[tuple[str, str, str], str] = {}
+    for i, row in enumerate(tables["source_value_mappings"], start=2):
+        kind = row["target_kind"]
+        if kind not in TARGET_KINDS:
+            problems.append(f"source_value_mappings.csv:{i}: target_kind {kind!r} not one of {sorted(TARGET_KINDS)}")
+            continue
+        if row["target_value"] not in ids(TARGET_KINDS[kind]):
+            problems.append(f"source_value_mappings.csv:{i}: {kind} {row['target_value']!r} does not exist")
+        key = (row["source_id"], row["field"], normalise_value(row["source_value"]))
+        if key in mapped and mapped[key] != row["target_value"]:
+            problems.append(
+                f"source_value_mappings.csv:{i}: {row['source_value']!r} maps to {row['target_value']!r} but an "
+                f"equivalent spelling already maps to {mapped[key]!r}"
+            )
+        mapped.setdefault(key, row["target_value"])
+    return problems
