@@ -67,7 +67,6 @@ def _quarters(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
 def generate(ctx: Ctx) -> CompetitionResult:
     rng = ctx.rng("competitions")
     tb, fleet = ctx.tb, ctx.fleet
-    a = fleet.assets
     ops_areas = {}
     for row in taxonomy.table("dno_areas"):
         ops_areas.setdefault(row["operator_id"], []).append(row)
@@ -100,7 +99,10 @@ def generate(ctx: Ctx) -> CompetitionResult:
                     if not (rng.random() < (p_comp if in_zone.size else 0.25)):
                         continue
                     weights = np.array(
-                        [3.0 if (winter_q and p["standard_product"] == "peak_reduction") else 1.0 for p in op_products]
+                        [
+                            3.0 if (winter_q and p["standard_product"] == "peak_reduction") else 1.0
+                            for p in op_products
+                        ]
                     )
                     prod = op_products[int(rng.choice(len(op_products), p=weights / weights.sum()))]
                     std = prod["standard_product"]
@@ -123,7 +125,9 @@ def generate(ctx: Ctx) -> CompetitionResult:
                         "window_start_local": f"{win[0]:02d}:{win[1]:02d}",
                         "window_end_local": f"{win[2]:02d}:{win[3]:02d}",
                         "required_mw": None,
-                        "ceiling_availability_price_gbp_per_mw_h": round(float(rng.uniform(15, 40)), 2) if has_avail else None,
+                        "ceiling_availability_price_gbp_per_mw_h": round(float(rng.uniform(15, 40)), 2)
+                        if has_avail
+                        else None,
                         "ceiling_utilisation_price_gbp_per_mwh": float(round(rng.uniform(250, 600))),
                         "opens_local": opens,
                         "closes_local": opens + dt.timedelta(days=21, hours=8),
@@ -141,9 +145,14 @@ def generate(ctx: Ctx) -> CompetitionResult:
                             "company_name": company_name(owner[i]),
                             "asset_ref": refs[i],
                             "offered_mw": max(round(caps[i] * float(rng.uniform(0.5, 1.0)), 3), 0.001),
-                            "availability_price_gbp_per_mw_h": round(float(rng.uniform(2, 25)), 2) if has_avail else None,
-                            "utilisation_price_gbp_per_mwh": round(float(util_base[i] * rng.uniform(0.8, 1.3)), 2),
-                            "submitted_local": opens + dt.timedelta(minutes=int(rng.integers(60, 21 * 24 * 60))),
+                            "availability_price_gbp_per_mw_h": round(float(rng.uniform(2, 25)), 2)
+                            if has_avail
+                            else None,
+                            "utilisation_price_gbp_per_mwh": round(
+                                float(util_base[i] * rng.uniform(0.8, 1.3)), 2
+                            ),
+                            "submitted_local": opens
+                            + dt.timedelta(minutes=int(rng.integers(60, 21 * 24 * 60))),
                             "status": "rejected",
                             "_asset": i,
                         }
@@ -157,9 +166,15 @@ def generate(ctx: Ctx) -> CompetitionResult:
                                   key=lambda b: (b["utilisation_price_gbp_per_mwh"], b["bid_id"]))  # fmt: skip
                     total = 0.0
                     for b in live:
-                        ok_price = b["utilisation_price_gbp_per_mwh"] <= comp["ceiling_utilisation_price_gbp_per_mwh"]
+                        ok_price = (
+                            b["utilisation_price_gbp_per_mwh"]
+                            <= comp["ceiling_utilisation_price_gbp_per_mwh"]
+                        )
                         if has_avail:
-                            ok_price &= b["availability_price_gbp_per_mw_h"] <= comp["ceiling_availability_price_gbp_per_mw_h"]
+                            ok_price &= (
+                                b["availability_price_gbp_per_mw_h"]
+                                <= comp["ceiling_availability_price_gbp_per_mw_h"]
+                            )
                         if ok_price and (total == 0 or total + b["offered_mw"] <= comp["required_mw"] * 1.05):
                             b["status"] = "accepted"
                             total += b["offered_mw"]
@@ -203,8 +218,10 @@ def generate(ctx: Ctx) -> CompetitionResult:
                 "start_local": dt.datetime.combine(start_d, dt.time(0, 0)),
                 "end_local": dt.datetime.combine(tb.date(last + 1), dt.time(0, 0)),
                 "price_gbp_per_mw_h": round(float(rng.uniform(1, 20)), 2),
-                "agreed_local": dt.datetime.combine(start_d - dt.timedelta(days=int(rng.integers(2, 11))),
-                                                    dt.time(11, int(rng.integers(0, 60)))),  # fmt: skip
+                "agreed_local": dt.datetime.combine(
+                    start_d - dt.timedelta(days=int(rng.integers(2, 11))),
+                    dt.time(11, int(rng.integers(0, 60))),
+                ),  # fmt: skip
             }
         )
 
@@ -296,14 +313,20 @@ def _instructions(ctx, rng, accepted, resale_of, reliability, range_end) -> tupl
         instr = pl.DataFrame(schema={"operator_id": pl.String})
     else:
         instr = pl.concat(parts).sort(["operator_id", "start", "contract_ref"])
-    accepted_df = pl.DataFrame(
-        {
-            "competition_id": [c["competition_id"] for c, _b, _i in accepted],
-            "contract_ref": [b["bid_id"] for _c, b, _i in accepted],
-            "price": [b["utilisation_price_gbp_per_mwh"] for _c, b, _i in accepted],
-        },
-        schema={"competition_id": pl.String, "contract_ref": pl.String, "price": pl.Float64},
-    ).with_columns(cheaper_accepted=(pl.col("price").rank("min").over("competition_id") - 1).cast(pl.Int64)).drop("price")
+    accepted_df = (
+        pl.DataFrame(
+            {
+                "competition_id": [c["competition_id"] for c, _b, _i in accepted],
+                "contract_ref": [b["bid_id"] for _c, b, _i in accepted],
+                "price": [b["utilisation_price_gbp_per_mwh"] for _c, b, _i in accepted],
+            },
+            schema={"competition_id": pl.String, "contract_ref": pl.String, "price": pl.Float64},
+        )
+        .with_columns(
+            cheaper_accepted=(pl.col("price").rank("min").over("competition_id") - 1).cast(pl.Int64)
+        )
+        .drop("price")
+    )
     instr = _finish(ctx, rng, instr, accepted_df, caps, owner, refs, reliability)
     avail = pl.concat(avail_parts) if avail_parts else pl.DataFrame(
         schema={"operator_id": pl.String, "product": pl.String, "contract_ref": pl.String, "asset_idx": pl.Int64,
@@ -331,9 +354,11 @@ def _finish(ctx, rng, instr, accepted_df, caps, owner, refs, reliability) -> pl.
     instr = instr.with_columns(
         merit_order_rank=pl.col("util_price").rank("min").over(["competition_id", "day"]).cast(pl.Int64)
     )
-    instr = instr.join(accepted_df, on=["competition_id", "contract_ref"], how="left")
+    instr = instr.join(accepted_df, on=["competition_id", "contract_ref"], how="left", maintain_order="left")
     instr = instr.with_columns(
-        cheaper_offers_skipped=pl.max_horizontal(pl.col("cheaper_accepted") - (pl.col("merit_order_rank") - 1), pl.lit(0))
+        cheaper_offers_skipped=pl.max_horizontal(
+            pl.col("cheaper_accepted") - (pl.col("merit_order_rank") - 1), pl.lit(0)
+        )
     ).drop("cheaper_accepted")
     load = rng.integers(96, 131, n)
     reasons = instr["standard_product"].to_list()
@@ -372,9 +397,11 @@ def _finish(ctx, rng, instr, accepted_df, caps, owner, refs, reliability) -> pl.
         end = revised["end"].to_numpy()
         start = revised["start"].to_numpy()
         issued = revised["issued"].to_numpy()
-        new_sp = np.where(kind == "setpoint", np.maximum(np.round(sp * rng.uniform(0.5, 0.9, sp.size), 3), 0.001), sp)
+        new_sp = np.where(
+            kind == "setpoint", np.maximum(np.round(sp * rng.uniform(0.5, 0.9, sp.size), 3), 0.001), sp
+        )
         new_end = np.where((kind == "end") & (end - start > 1800), end - 1800, end)
-        new_issued = np.minimum(issued + 60 * rng.integers(5, 91, sp.size), end - 60)
+        new_issued = np.minimum(issued + 60 * rng.integers(5, 91, sp.size), new_end - 60)
         revised = revised.with_columns(
             setpoint_mw=pl.Series(new_sp),
             end=pl.Series(new_end),
@@ -387,7 +414,10 @@ def _finish(ctx, rng, instr, accepted_df, caps, owner, refs, reliability) -> pl.
     out = pl.concat([instr, revised]).sort(["operator_id", "start", "instruction_id", "version"])
     final = out.filter(pl.col("final") & (pl.col("status") == "instructed"))
     ctx.add_energy(
-        final["asset_idx"], final["start"], final["end"], final["setpoint_mw"].to_numpy() * final["ratio"].to_numpy()
+        final["asset_idx"],
+        final["start"],
+        final["end"],
+        final["setpoint_mw"].to_numpy() * final["ratio"].to_numpy(),
     )
     return out
 
@@ -414,8 +444,16 @@ def _write(ctx: Ctx, comps: list[dict], bids: list[dict], resales: list[dict]) -
         counts = {}
         for ws, cols, rows in (
             (ws_c, COMP_COLUMNS, by_year[year]),
-            (ws_b, BID_COLUMNS, [b for c in by_year[year] for b in bids_by_comp.get(c["competition_id"], [])]),
-            (ws_r, RESALE_COLUMNS, [r for c in by_year[year] for r in resales_by_comp.get(c["competition_id"], [])]),
+            (
+                ws_b,
+                BID_COLUMNS,
+                [b for c in by_year[year] for b in bids_by_comp.get(c["competition_id"], [])],
+            ),
+            (
+                ws_r,
+                RESALE_COLUMNS,
+                [r for c in by_year[year] for r in resales_by_comp.get(c["competition_id"], [])],
+            ),
         ):
             ws.append(cols)
             for r in rows:
@@ -430,4 +468,3 @@ def _write(ctx: Ctx, comps: list[dict], bids: list[dict], resales: list[dict]) -
         path = out / f"dno_flex_competitions_{year}.xlsx"
         deterministic_xlsx(wb, path)
         ctx.record(SOURCE_ID, path, sum(counts.values()), sheets=counts)
-

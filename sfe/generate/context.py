@@ -11,18 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from sfe.config import LakePaths
+from sfe.generate import GeneratedFile
 from sfe.generate.fleet import Fleet
 from sfe.generate.timebase import TimeBase
 
 REFERENCE_DATE = dt.date(2025, 1, 1)  # market trends are anchored to calendar time, not to the range
-
-
-@dataclass
-class GeneratedFile:
-    source_id: str
-    path: Path
-    rows: int
-    extra: dict = field(default_factory=dict)  # planted counts etc. (go to manifest.json)
 
 
 @dataclass

@@ -75,7 +75,9 @@ def _fy(date_epoch_day: np.ndarray) -> np.ndarray:
 def _windows(ctx: Ctx) -> pl.DataFrame:
     tb = ctx.tb
     e = np.arange(tb.days)
-    bounds = np.stack([tb.local_to_utc(tb.day_local_epoch(e) - HOUR + 4 * HOUR * k) for k in range(7)], axis=1)
+    bounds = np.stack(
+        [tb.local_to_utc(tb.day_local_epoch(e) - HOUR + 4 * HOUR * k) for k in range(7)], axis=1
+    )
     parts = []
     for prod in DC_PRODUCTS:
         parts.append(
@@ -92,7 +94,9 @@ def _windows(ctx: Ctx) -> pl.DataFrame:
         )
     sp = tb.sp_start[: tb.n_periods]
     minute = tb.local_minute_of_day(sp)
-    efa_day = (tb.local_clock(sp) + HOUR) // DAY - (tb.range_start + tb.offset(np.array([tb.range_start]))[0]) // DAY
+    efa_day = (tb.local_clock(sp) + HOUR) // DAY - (
+        tb.range_start + tb.offset(np.array([tb.range_start]))[0]
+    ) // DAY
     block = ((minute + 60) % 1440) // 240
     for prod in RESERVE_PRODUCTS:
         for lo, hi, linked in RESERVE_WINDOWS[prod]:
@@ -129,7 +133,9 @@ def generate(ctx: Ctx, ukpn_rows: pl.DataFrame, dno_instructions: pl.DataFrame) 
     # ---- cleared volume targets and clearing prices per window
     base_v = np.array([VOLUME[p][0] for p in wprod], dtype=float)
     trend_v = np.array([VOLUME[p][1] for p in wprod])
-    target = base_v * np.maximum(1 + trend_v * t_years, 0.2) * (1 + 0.08 * winter) * rng.uniform(0.9, 1.1, n_w)
+    target = (
+        base_v * np.maximum(1 + trend_v * t_years, 0.2) * (1 + 0.08 * winter) * rng.uniform(0.9, 1.1, n_w)
+    )
     base_p = np.array([PRICE[p][0] for p in wprod])
     trend_p = np.array([PRICE[p][1] for p in wprod])
     high = np.isin(wprod, ("DCH", "DMH", "DRH", "PBR", "PQR", "PSR"))
@@ -149,14 +155,18 @@ def generate(ctx: Ctx, ukpn_rows: pl.DataFrame, dno_instructions: pl.DataFrame) 
     atype = fleet.col("asset_type")
     caps = fleet.col("capacity_mw").astype(float)
     eac_idx = np.nonzero(fleet.has("eac_unit_name"))[0]
-    dual = fleet.has("eac_unit_name") & ~fleet.has("bm_unit") & (fleet.has("ukpn_fu_id") | fleet.has("competition_asset_ref"))
+    dual = (
+        fleet.has("eac_unit_name")
+        & ~fleet.has("bm_unit")
+        & (fleet.has("ukpn_fu_id") | fleet.has("competition_asset_ref"))
+    )
     storage = eac_idx[np.isin(atype[eac_idx], STORAGE)]
     dc_index = {p: np.full((tb.days, 6), -1, dtype=np.int64) for p in DC_PRODUCTS}
     for p in DC_PRODUCTS:
         sub = w.filter(pl.col("product") == p)
         dc_index[p][sub["efa_day"].to_numpy(), sub["block"].to_numpy()] = sub["window"].to_numpy()
 
-    rows_w, rows_a, rows_v = [], [], []
+    rows_w, rows_a = [], []
     # DC/DM/DR: each storage unit picks at most one service family per EFA block
     family = np.zeros((tb.days, 6, storage.size), dtype=np.int64)
     if storage.size:
@@ -202,7 +212,7 @@ def generate(ctx: Ctx, ukpn_rows: pl.DataFrame, dno_instructions: pl.DataFrame) 
     fa = np.concatenate(rows_a) if rows_a else np.zeros(0, dtype=np.int64)
     fleet_rows = (
         pl.DataFrame({"window": fw.astype(np.int64), "asset_idx": fa.astype(np.int64)})
-        .join(w.select("window", "start", "product"), on="window")
+        .join(w.select("window", "start", "product"), on="window", maintain_order="left")
         .with_columns(order=pl.col("product").replace_strict(PRODUCT_ORDER, return_dtype=pl.Int64))
         .sort(["asset_idx", "start", "order"])
         .unique(["asset_idx", "start"], keep="first", maintain_order=True)  # one reserve product at a time
@@ -219,8 +229,10 @@ def generate(ctx: Ctx, ukpn_rows: pl.DataFrame, dno_instructions: pl.DataFrame) 
     frac = rng.uniform(0.4, 1.0, fa.size)
     tenths = np.maximum(np.floor(caps[fa] * 10 * frac), 10).astype(np.int64)
     tenths = np.minimum(tenths, np.floor(caps[fa] * 10).astype(np.int64))
-    tenths = np.where(fleet_rows["planted"].to_numpy(), np.maximum(np.floor(caps[fa] * 8), 1).astype(np.int64), tenths)
-    fleet_rows = fleet_rows.with_columns(tenths=pl.Series(tenths))
+    tenths = np.where(
+        fleet_rows["planted"].to_numpy(), np.maximum(np.floor(caps[fa] * 8), 1).astype(np.int64), tenths
+    )
+    fleet_rows = fleet_rows.with_columns(tenths=pl.Series(tenths), executed_mw=pl.Series(tenths / 10))
 
     # ---- external units fill the rest of each window's cleared volume
     fleet_sum = np.bincount(fleet_rows["window"].to_numpy(), weights=tenths, minlength=n_w).astype(np.int64)
@@ -230,7 +242,9 @@ def generate(ctx: Ctx, ukpn_rows: pl.DataFrame, dno_instructions: pl.DataFrame) 
     for prod in DC_PRODUCTS + RESERVE_PRODUCTS:
         widx = np.nonzero(wprod == prod)[0]
         k = EXTERNAL_K[prod]
-        pool = np.arange(len(ext_names)) if prod in RESERVE_PRODUCTS else np.nonzero(ext_tech == "Batteries")[0]
+        pool = (
+            np.arange(len(ext_names)) if prod in RESERVE_PRODUCTS else np.nonzero(ext_tech == "Batteries")[0]
+        )
         k = min(k, pool.size)
         pick = np.argsort(rng.random((widx.size, pool.size)), axis=1)[:, :k]
         share = rng.gamma(2.0, size=(widx.size, k))
@@ -281,11 +295,15 @@ def generate(ctx: Ctx, ukpn_rows: pl.DataFrame, dno_instructions: pl.DataFrame) 
         fy=pl.Series(_fy(tb.day_local_epoch(wday) // DAY)),
     )
     fleet_rows = fleet_rows.join(
-        w.select("window", "product", "start", "end", "auctionID", "clearing_price"), on="window"
+        w.select("window", "product", "start", "end", "auctionID", "clearing_price"),
+        on="window",
+        maintain_order="left",
     )
     neso = _neso_instructions(ctx, rng, fleet_rows, planted)
     _write(ctx, w, unit_rows)
-    return EacResult(windows=w, unit_rows=unit_rows, fleet_rows=fleet_rows, neso_instructions=neso, planted=planted)
+    return EacResult(
+        windows=w, unit_rows=unit_rows, fleet_rows=fleet_rows, neso_instructions=neso, planted=planted
+    )
 
 
 def _auction_ids(rng: np.random.Generator, days: int) -> np.ndarray:
@@ -335,7 +353,8 @@ def _plant(ctx, rng, w, dc_index, ukpn_rows, dno_instr, dual, storage):
     order = rng.permutation(len(cands))
     chosen, per_asset, used_windows = [], {}, set()
     reserve_index = {
-        (p, s): i for p, s, i in w.filter(pl.col("product") == "PBR").select("product", "start", "window").iter_rows()
+        (p, s): i
+        for p, s, i in w.filter(pl.col("product") == "PBR").select("product", "start", "window").iter_rows()
     }
     for k in order:
         so, market, activity, ref, a, s, e = cands[int(k)]
@@ -343,7 +362,10 @@ def _plant(ctx, rng, w, dc_index, ukpn_rows, dno_instr, dual, storage):
             continue
         local_min = int(tb.local_minute_of_day(np.array([s]))[0])
         if a in set(storage.tolist()):
-            efa_day = int((tb.local_clock(np.array([s]))[0] + HOUR) // DAY - (tb.range_start + tb.offset(np.array([tb.range_start]))[0]) // DAY)
+            efa_day = int(
+                (tb.local_clock(np.array([s]))[0] + HOUR) // DAY
+                - (tb.range_start + tb.offset(np.array([tb.range_start]))[0]) // DAY
+            )
             block = ((local_min + 60) % 1440) // 240
             if not (0 <= efa_day < tb.days):
                 continue
@@ -392,10 +414,16 @@ def _neso_instructions(ctx, rng, fleet_rows, planted) -> pl.DataFrame:
     reserve = fleet_rows.filter(pl.col("product").is_in(RESERVE_PRODUCTS))
     random_pick = rng.random(reserve.height) < 0.08
     planted_keys = (
-        set(planted.filter(pl.col("instructed")).select("window", "asset_idx").iter_rows()) if planted.height else set()
+        set(planted.filter(pl.col("instructed")).select("window", "asset_idx").iter_rows())
+        if planted.height
+        else set()
     )
-    in_keys = np.array([k in planted_keys for k in reserve.select("window", "asset_idx").iter_rows()], dtype=bool)
+    in_keys = np.array(
+        [k in planted_keys for k in reserve.select("window", "asset_idx").iter_rows()], dtype=bool
+    )
     pick = np.where(reserve["planted"].to_numpy(), in_keys, random_pick) if reserve.height else random_pick
+    if reserve.height and not pick.any():
+        pick[int(np.argmin(reserve["planted"].to_numpy()))] = True  # tiny runs still dispatch something
     sel = reserve.filter(pl.Series(pick))
     n = sel.height
     if n == 0:
@@ -418,13 +446,19 @@ def _neso_instructions(ctx, rng, fleet_rows, planted) -> pl.DataFrame:
         participant_id=pl.Series(fleet.col("owner_participant_id")[a]),
         unit_ref=pl.Series(fleet.col("eac_unit_name")[a]),
         capacity_mw=pl.Series(fleet.col("capacity_mw")[a]),
-        contract_ref=pl.concat_str([pl.lit("EAC-"), pl.col("auctionID").cast(pl.String), pl.lit("-"), pl.col("product")]),
+        contract_ref=pl.concat_str(
+            [pl.lit("EAC-"), pl.col("auctionID").cast(pl.String), pl.lit("-"), pl.col("product")]
+        ),
         operator_id=pl.lit("neso"),
     ).sort(["start", "unit_ref"])
     out = out.with_columns(
         instruction_id=pl.concat_str(
-            [pl.lit("NESO-"), pl.from_epoch("start", time_unit="s").dt.strftime("%Y%m%d"), pl.lit("-"),
-             (pl.int_range(pl.len()) + 1).cast(pl.String).str.zfill(7)]  # fmt: skip
+            [
+                pl.lit("NESO-"),
+                pl.from_epoch("start", time_unit="s").dt.strftime("%Y%m%d"),
+                pl.lit("-"),
+                (pl.int_range(pl.len()) + 1).cast(pl.String).str.zfill(7),
+            ]  # fmt: skip
         ),
         merit_order_rank=pl.col("util_price").rank("min").over("window").cast(pl.Int64),
     )
@@ -432,12 +466,12 @@ def _neso_instructions(ctx, rng, fleet_rows, planted) -> pl.DataFrame:
     committed = committed.with_columns(price=pl.Series(unit_price[committed["asset_idx"].to_numpy()]))
     cheaper = (
         out.select("window", "asset_idx", "util_price")
-        .join(committed, on="window")
+        .join(committed, on="window", maintain_order="left")
         .filter(pl.col("price") < pl.col("util_price"))
         .group_by(["window", "asset_idx"])
         .agg(pl.len().alias("cheaper"))
     )
-    out = out.join(cheaper, on=["window", "asset_idx"], how="left").with_columns(
+    out = out.join(cheaper, on=["window", "asset_idx"], how="left", maintain_order="left").with_columns(
         cheaper_offers_skipped=pl.max_horizontal(
             pl.col("cheaper").fill_null(0).cast(pl.Int64) - (pl.col("merit_order_rank") - 1), pl.lit(0)
         )
@@ -449,8 +483,10 @@ def _neso_instructions(ctx, rng, fleet_rows, planted) -> pl.DataFrame:
         reason_code=pl.Series(["ENERGY_IMBALANCE" if p.startswith("P") else "ENERGY_SURPLUS" for p in prods]),
         rationale=pl.Series(
             [
-                (f"System {'short' if p.startswith('P') else 'long'} by about {int(s)} MW; {p} holding utilised."
-                 + (f" {int(k)} cheaper holding(s) skipped: response time or location." if k > 0 else ""))
+                (
+                    f"System {'short' if p.startswith('P') else 'long'} by about {int(s)} MW; {p} holding utilised."
+                    + (f" {int(k)} cheaper holding(s) skipped: response time or location." if k > 0 else "")
+                )
                 for p, s, k in zip(prods, short, skipped, strict=True)
             ]
         ),
@@ -468,12 +504,21 @@ def _neso_instructions(ctx, rng, fleet_rows, planted) -> pl.DataFrame:
     out = pl.concat([out, revised]).sort(["start", "instruction_id", "version"])
     fin = out.filter(pl.col("final"))
     sign = np.where(fin["direction"].to_numpy() == "down", -1.0, 1.0)
-    ctx.add_energy(fin["asset_idx"], fin["start"], fin["end"], sign * fin["setpoint_mw"].to_numpy() * fin["ratio"].to_numpy())
+    ctx.add_energy(
+        fin["asset_idx"],
+        fin["start"],
+        fin["end"],
+        sign * fin["setpoint_mw"].to_numpy() * fin["ratio"].to_numpy(),
+    )
     return out
 
 
 def _write(ctx: Ctx, w: pl.DataFrame, unit_rows: pl.DataFrame) -> None:
-    service = pl.when(pl.col("product").is_in(RESERVE_PRODUCTS)).then(pl.lit("Reserve")).otherwise(pl.lit("Response"))
+    service = (
+        pl.when(pl.col("product").is_in(RESERVE_PRODUCTS))
+        .then(pl.lit("Reserve"))
+        .otherwise(pl.lit("Response"))
+    )
     w = w.with_columns(order=pl.col("product").replace_strict(PRODUCT_ORDER, return_dtype=pl.Int64))
     out_s, out_u = ctx.landing(SUMMARY_ID), ctx.landing(UNIT_ID)
     for fy in sorted(set(w["fy"].to_list())):
@@ -485,7 +530,9 @@ def _write(ctx: Ctx, w: pl.DataFrame, unit_rows: pl.DataFrame) -> None:
             service.alias("serviceType"),
             fmt_naive("start").alias("deliveryStart"),
             fmt_naive("end").alias("deliveryEnd"),
-            pl.Series("clearedVolume", py_float_strings(part["cleared_tenths"].to_numpy() / 10), dtype=pl.String),
+            pl.Series(
+                "clearedVolume", py_float_strings(part["cleared_tenths"].to_numpy() / 10), dtype=pl.String
+            ),
             pl.Series("clearingPrice", py_float_strings(part["clearing_price"].to_numpy()), dtype=pl.String),
             pl.col("linked").alias("linkedServiceWindowID"),
             pl.col("fy").alias("source"),
@@ -493,11 +540,11 @@ def _write(ctx: Ctx, w: pl.DataFrame, unit_rows: pl.DataFrame) -> None:
         path = out_s / f"eac_auction_results_summary_{fy}.csv"
         ctx.record(SUMMARY_ID, path, write_csv(df, path), financial_year=fy,
                    zero_volume_rows=int(part["zero"].sum()))  # fmt: skip
-        units = (
-            unit_rows.join(part.select("window", "auctionID", "order", "product", "start", "end", "clearing_price", "fy"),
-                           on="window")  # fmt: skip
-            .sort(["auctionID", "order", "start", "unitName"])
-        )
+        units = unit_rows.join(
+            part.select("window", "auctionID", "order", "product", "start", "end", "clearing_price", "fy"),
+            on="window",
+            maintain_order="left",
+        ).sort(["auctionID", "order", "start", "unitName"])  # fmt: skip
         df = units.select(
             pl.int_range(1, pl.len() + 1).cast(pl.String).alias("_id"),
             pl.col("auctionID").cast(pl.String),

@@ -7,7 +7,7 @@ import polars as pl
 
 from sfe.generate.context import Ctx
 from sfe.generate.eac import _external_pool
-from sfe.generate.timebase import DAY, HALF_HOUR, fmt_date, fmt_utc_z
+from sfe.generate.timebase import DAY, fmt_utc_z
 from sfe.generate.writers import fixed18, py_float_strings, write_csv
 
 PRICES_ID = "elexon_system_prices"
@@ -63,7 +63,9 @@ def _price_table(ctx: Ctx) -> pl.DataFrame:
     offer = rng.uniform(450, 1500, n) + rng.random(n) / 7
     bid = -rng.uniform(380, 1900, n) - rng.random(n) / 9
     adj_buy = rng.choice([0.0, 117.5, 250.0, 867.5], n, p=[0.3, 0.35, 0.2, 0.15])
-    adj_sell = np.where(rng.random(n) < 0.01, np.round(rng.uniform(1, 9.99, n), 2) * 10.0 ** -rng.integers(5, 9, n), 0.0)
+    adj_sell = np.where(
+        rng.random(n) < 0.01, np.round(rng.uniform(1, 9.99, n), 2) * 10.0 ** -rng.integers(5, 9, n), 0.0
+    )
     p_code = np.where(niv > 0, "P", "N")
     has_repl = (p_code == "P") & (rng.random(n) < 0.3)
     tag_off = rng.integers(0, 2, n)
@@ -93,13 +95,15 @@ def _price_table(ctx: Ctx) -> pl.DataFrame:
         "totalSystemTaggedAdjustmentBuyVolume": np.where(adj_buy > 0, adj_buy - 1, np.nan),
         "reissue": np.zeros(n, dtype=bool),
     }
+    # both encodings must carry the same value: keep every number exactly representable with 18 decimals
+    for c in NUMERIC:
+        cols[c] = np.array(
+            [x if x != x else float(f"{x:.18f}") for x in np.asarray(cols[c], dtype=float).tolist()]
+        )
     return pl.DataFrame(cols)
 
 
 def _render(df: pl.DataFrame, encoding: str) -> pl.DataFrame:
-    out = {
-        "settlementDate": df.select(fmt_date(pl.col("start") + 0).alias("x"))["x"] if False else None,
-    }
     out = {}
     out["settlementDate"] = df["date_s"]
     out["settlementPeriod"] = df["sp"].cast(pl.String)
@@ -122,7 +126,10 @@ def system_prices(ctx: Ctx) -> None:
     rng = ctx.rng("system_prices_files")
     df = _price_table(ctx)
     dates = np.array([tb.date(d).isoformat() for d in range(tb.days)])
-    df = df.with_columns(date_s=pl.Series(dates[df["day"].to_numpy()]), month=pl.Series(np.array([d[:7] for d in dates])[df["day"].to_numpy()]))
+    df = df.with_columns(
+        date_s=pl.Series(dates[df["day"].to_numpy()]),
+        month=pl.Series(np.array([d[:7] for d in dates])[df["day"].to_numpy()]),
+    )
     api_end = int(np.ceil(0.7 * tb.days))
     export_start = int(np.floor(0.55 * tb.days))
     # re-issued periods (a later createdDateTime supersedes), only where the API alone covers the day
@@ -178,14 +185,18 @@ def boalf(ctx: Ctx) -> None:
     asset_a = np.array(asset)
     n_u = names_a.size
     slot = 240 * 60
-    n_slots = (tb.range_end - tb.range_start) // slot
-    slot_start = tb.range_start + slot * np.arange(n_slots)
+    n_slots = (tb.range_end - tb.range_start) // slot - 1
+    unit_offset = 60 * rng.integers(0, 240, n_u)  # each unit's slot grid is shifted: some cross midnight
     p = np.where(batt, 0.35, 0.18)
     hit = rng.random((n_u, n_slots)) < p[:, None]
+    if n_slots > 0 and not hit.any():
+        hit[0, 0] = True
     ui, si = np.nonzero(hit)
     n = ui.size
     dur = rng.integers(10, 121, n)
-    t0 = slot_start[si] + 60 * (rng.random(n) * (240 - dur - 5)).astype(np.int64)
+    t0 = (
+        tb.range_start + unit_offset[ui] + slot * si + 60 * (rng.random(n) * (240 - dur - 5)).astype(np.int64)
+    )
     t1 = t0 + 60 * dur
     t1 = np.minimum(t1, tb.range_end - 60)
     cap = caps_a[ui]
@@ -213,7 +224,13 @@ def boalf(ctx: Ctx) -> None:
     seg_ev, seg_t0, seg_t1, seg_l0, seg_l1 = [], [], [], [], []
     flat0 = t0 + 60 * r1
     flat1 = t1 - 60 * r2
-    seg_ev.append(np.arange(n)), seg_t0.append(t0), seg_t1.append(flat0), seg_l0.append(base), seg_l1.append(target)
+    (
+        seg_ev.append(np.arange(n)),
+        seg_t0.append(t0),
+        seg_t1.append(flat0),
+        seg_l0.append(base),
+        seg_l1.append(target),
+    )
     cut1 = flat0 + 60 * ((flat1 - flat0) // 60 * rng.uniform(0.2, 0.5, n)).astype(np.int64)
     cut2 = flat0 + 60 * ((flat1 - flat0) // 60 * rng.uniform(0.55, 0.85, n)).astype(np.int64)
     b1 = np.where(pieces >= 2, cut1, flat1)
@@ -222,7 +239,13 @@ def boalf(ctx: Ctx) -> None:
         keep = b > a
         seg_ev.append(np.nonzero(keep)[0]), seg_t0.append(a[keep]), seg_t1.append(b[keep])
         seg_l0.append(target[keep]), seg_l1.append(target[keep])
-    seg_ev.append(np.arange(n)), seg_t0.append(flat1), seg_t1.append(t1), seg_l0.append(target), seg_l1.append(base)
+    (
+        seg_ev.append(np.arange(n)),
+        seg_t0.append(flat1),
+        seg_t1.append(t1),
+        seg_l0.append(target),
+        seg_l1.append(base),
+    )
     ev = np.concatenate(seg_ev)
     s0, s1 = np.concatenate(seg_t0), np.concatenate(seg_t1)
     l0, l1 = np.concatenate(seg_l0), np.concatenate(seg_l1)
@@ -260,7 +283,7 @@ def boalf(ctx: Ctx) -> None:
     ).with_columns(month=pl.col("settlementDate").str.slice(0, 7))
     out = ctx.landing(BOALF_ID)
     for month in sorted(set(df["month"].to_list())):
-        part = df.filter(pl.col("month") == month).sort(["t0", "t1", "acc"], descending=True)
+        part = df.filter(pl.col("month") == month).sort(["t0", "t1", "acc", "bmUnit"], descending=True)
         frame = part.select(
             "dataset", "settlementDate", "settlementPeriodFrom", "settlementPeriodTo",
             fmt_utc_z("t0").alias("timeFrom"), fmt_utc_z("t1").alias("timeTo"), "levelFrom", "levelTo",
@@ -268,8 +291,7 @@ def boalf(ctx: Ctx) -> None:
             "deemedBoFlag", "soFlag", "amendmentFlag", "storFlag", "rrFlag", "nationalGridBmUnit", "bmUnit",
         )  # fmt: skip
         path = out / f"boalf_{month}.csv"
-        wraps = int(((part["settlementPeriodTo"].cast(pl.Int64)) < part["settlementPeriodFrom"].cast(pl.Int64)).sum())
+        wraps = int(
+            ((part["settlementPeriodTo"].cast(pl.Int64)) < part["settlementPeriodFrom"].cast(pl.Int64)).sum()
+        )
         ctx.record(BOALF_ID, path, write_csv(frame, path), sorted="newest_first", period_wraps=wraps)
-
-
-__all__ = ["system_prices", "boalf", "HALF_HOUR"]

@@ -53,14 +53,22 @@ ZONES: dict[str, list[tuple[str, str, float, float]]] = {
         ("Bingham", "NG13", 52.95, -0.95),
         ("Corby", "NN17", 52.49, -0.69),
     ],
-    "_D": [("Wrexham", "LL13", 53.04, -2.99), ("Birkenhead", "CH41", 53.39, -3.02), ("Rhyl", "LL18", 53.32, -3.49)],
+    "_D": [
+        ("Wrexham", "LL13", 53.04, -2.99),
+        ("Birkenhead", "CH41", 53.39, -3.02),
+        ("Rhyl", "LL18", 53.32, -3.49),
+    ],
     "_E": [
         ("Kidderminster", "DY10", 52.39, -2.25),
         ("Telford", "TF3", 52.68, -2.45),
         ("Rugby", "CV21", 52.37, -1.26),
         ("Lichfield", "WS13", 52.68, -1.83),
     ],
-    "_F": [("Hartlepool", "TS24", 54.69, -1.21), ("Blyth", "NE24", 55.13, -1.51), ("Darlington", "DL1", 54.52, -1.55)],
+    "_F": [
+        ("Hartlepool", "TS24", 54.69, -1.21),
+        ("Blyth", "NE24", 55.13, -1.51),
+        ("Darlington", "DL1", 54.52, -1.55),
+    ],
     "_G": [
         ("Carlisle", "CA1", 54.89, -2.93),
         ("Kendal", "LA9", 54.33, -2.75),
@@ -73,7 +81,11 @@ ZONES: dict[str, list[tuple[str, str, float, float]]] = {
         ("Basingstoke", "RG21", 51.27, -1.09),
         ("Cowes", "PO31", 50.76, -1.30),
     ],
-    "_K": [("Swansea North", "SA1", 51.62, -3.94), ("Newport", "NP20", 51.58, -2.99), ("Aberdare", "CF44", 51.71, -3.44)],
+    "_K": [
+        ("Swansea North", "SA1", 51.62, -3.94),
+        ("Newport", "NP20", 51.58, -2.99),
+        ("Aberdare", "CF44", 51.71, -3.44),
+    ],
     "_L": [
         ("Marsh Barton", "EX2", 50.71, -3.53),
         ("Taunton", "TA1", 51.02, -3.10),
@@ -86,8 +98,16 @@ ZONES: dict[str, list[tuple[str, str, float, float]]] = {
         ("Hull East", "HU9", 53.75, -0.30),
         ("Wakefield", "WF1", 53.68, -1.50),
     ],
-    "_N": [("Dunbar", "EH42", 56.00, -2.52), ("Kilmarnock", "KA1", 55.61, -4.50), ("Galashiels", "TD1", 55.62, -2.81)],
-    "_P": [("Inverness", "IV2", 57.47, -4.22), ("Elgin", "IV30", 57.65, -3.32), ("Kirkwall", "KW15", 58.98, -2.96)],
+    "_N": [
+        ("Dunbar", "EH42", 56.00, -2.52),
+        ("Kilmarnock", "KA1", 55.61, -4.50),
+        ("Galashiels", "TD1", 55.62, -2.81),
+    ],
+    "_P": [
+        ("Inverness", "IV2", 57.47, -4.22),
+        ("Elgin", "IV30", 57.65, -3.32),
+        ("Kirkwall", "KW15", 58.98, -2.96),
+    ],
 }
 
 GROUP_WEIGHTS = {
@@ -137,7 +157,15 @@ EXTERNAL_COMPANIES: tuple[tuple[str, str], ...] = (
     ("EXT-MRSH", "Marshgate Grid Services Ltd"),
 )
 
-ASSET_TYPES = ("battery", "ev_charging", "v2g", "heat_pump", "ci_demand_response", "small_generation", "solar_pv")
+ASSET_TYPES = (
+    "battery",
+    "ev_charging",
+    "v2g",
+    "heat_pump",
+    "ci_demand_response",
+    "small_generation",
+    "solar_pv",
+)
 TYPE_WEIGHTS = np.array([0.22, 0.18, 0.07, 0.15, 0.18, 0.12, 0.08])
 # (lognormal median MW, sigma, min, max)
 CAPACITY = {
@@ -366,14 +394,32 @@ def build_fleet(n_assets: int, rng: np.random.Generator) -> Fleet:
             }
         )
     assets = pl.DataFrame(rows)
+    # guarantee both kinds of DNO market ids exist, however small the fleet
+    for col, ukpn_side in (("ukpn_fu_id", True), ("competition_asset_ref", False)):
+        if (assets[col] != "").any():
+            continue
+        cand = assets.with_row_index().filter(
+            (pl.col("bm_unit") == "")
+            & (pl.col("asset_type") != "solar_pv")
+            & (pl.col("gsp_group").is_in(UKPN_GROUPS) == ukpn_side)
+        )
+        if cand.height:
+            r = cand.row(0, named=True)
+            fsp = _FSP_BY_ID[r["owner_participant_id"]]
+            ref = (
+                _ukpn_fu_id(fsp.ukpn_style, fsp, r["flex_zone"], r["asset_type"], rng, used_fu)
+                if ukpn_side
+                else f"{fsp.code}-{r['dno_area']}-X{r['index']:03d}"
+            )
+            assets[r["index"], col] = ref
     # guarantee at least one asset that stacks NESO and a DNO market (needed to plant conflicts)
-    dual = (assets["eac_unit_name"] != "") & (assets["bm_unit"] == "") & (
-        (assets["ukpn_fu_id"] != "") | (assets["competition_asset_ref"] != "")
+    dual = (
+        (assets["eac_unit_name"] != "")
+        & (assets["bm_unit"] == "")
+        & ((assets["ukpn_fu_id"] != "") | (assets["competition_asset_ref"] != ""))
     )
     if not dual.any():
-        cand = assets.with_row_index().filter(
-            (pl.col("eac_unit_name") != "") & (pl.col("bm_unit") == "")
-        )
+        cand = assets.with_row_index().filter((pl.col("eac_unit_name") != "") & (pl.col("bm_unit") == ""))
         if cand.height:
             r = cand.row(0, named=True)
             idx = r["index"]
@@ -382,7 +428,9 @@ def build_fleet(n_assets: int, rng: np.random.Generator) -> Fleet:
                 fu = _ukpn_fu_id(fsp.ukpn_style, fsp, r["flex_zone"], r["asset_type"], rng, used_fu)
                 assets[idx, "ukpn_fu_id"] = fu
             else:
-                assets[idx, "competition_asset_ref"] = f"{r['owner_participant_id'][4:]}-{r['dno_area']}-D{idx:03d}"
+                assets[idx, "competition_asset_ref"] = (
+                    f"{r['owner_participant_id'][4:]}-{r['dno_area']}-D{idx:03d}"
+                )
 
     participants = build_participants(assets)
     return Fleet(assets=assets, participants=participants)

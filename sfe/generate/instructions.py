@@ -26,7 +26,9 @@ COLUMNS = (
 
 def write(ctx: Ctx, dno: pl.DataFrame, neso: pl.DataFrame) -> pl.DataFrame:
     tb = ctx.tb
-    parts = [df.select(COLUMNS).with_columns(pl.col("version").cast(pl.Int64)) for df in (dno, neso) if df.height]
+    parts = [
+        df.select(COLUMNS).with_columns(pl.col("version").cast(pl.Int64)) for df in (dno, neso) if df.height
+    ]
     if not parts:
         return pl.DataFrame()
     allv = pl.concat(parts, how="vertical_relaxed")
@@ -35,9 +37,7 @@ def write(ctx: Ctx, dno: pl.DataFrame, neso: pl.DataFrame) -> pl.DataFrame:
     def offs(col: str) -> pl.Series:
         return pl.Series(np.where(local, tb.offset(allv[col].to_numpy()), 0))
 
-    allv = allv.with_columns(
-        o_start=offs("start"), o_end=offs("end"), o_issued=offs("issued")
-    ).with_columns(
+    allv = allv.with_columns(o_start=offs("start"), o_end=offs("end"), o_issued=offs("issued")).with_columns(
         start_s=fmt_local_iso("start", "o_start"),
         end_s=fmt_local_iso("end", "o_end"),
         issued_s=fmt_local_iso("issued", "o_issued"),
@@ -45,7 +45,9 @@ def write(ctx: Ctx, dno: pl.DataFrame, neso: pl.DataFrame) -> pl.DataFrame:
             [
                 pl.from_epoch(pl.col("start") + pl.col("o_start"), time_unit="s").dt.year().cast(pl.String),
                 pl.lit("Q"),
-                pl.from_epoch(pl.col("start") + pl.col("o_start"), time_unit="s").dt.quarter().cast(pl.String),
+                pl.from_epoch(pl.col("start") + pl.col("o_start"), time_unit="s")
+                .dt.quarter()
+                .cast(pl.String),
             ]
         ),
     )

@@ -158,9 +158,7 @@ def fmt_offset_suffix(offset_col: str | pl.Expr) -> pl.Expr:
 def fmt_local_iso(epoch_col: str, offset_col: str, sep: str = "T") -> pl.Expr:
     """Local wall clock with its offset: 2025-04-30T17:00:00+01:00."""
     local = pl.col(epoch_col) + pl.col(offset_col)
-    return pl.concat_str(
-        [_dt(local).dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S"), fmt_offset_suffix(offset_col)]
-    )
+    return pl.concat_str([_dt(local).dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S"), fmt_offset_suffix(offset_col)])
 
 
 def fmt_date(col: str | pl.Expr) -> pl.Expr:

@@ -76,6 +76,8 @@ def generate(ctx: Ctx) -> UkpnResult:
     weekday = np.where(ctx.weekday(days) < 5, 1.0, 0.35)
     p = base[:, None] * (growth * season * weekday)[None, :]
     hit = rng.random((n_a, tb.days)) < np.clip(p, 0, 0.9)
+    if n_a and not hit.any():
+        hit[0, 0] = True  # tiny runs still publish something
     ai, di = np.nonzero(hit)
     n = ai.size
     asset = a_idx[ai]
@@ -127,17 +129,13 @@ def generate(ctx: Ctx) -> UkpnResult:
     call_mask = rng.random(called.height) < 0.55
     call_len = rng.integers(1, 7, called.height)
     called = called.filter(pl.Series(call_mask)).with_columns(
-        end=pl.min_horizontal(
-            pl.col("end"), pl.col("start") + HALF_HOUR * pl.Series(call_len[call_mask])
-        )
+        end=pl.min_horizontal(pl.col("end"), pl.col("start") + HALF_HOUR * pl.Series(call_len[call_mask]))
     )
     util_events = pl.concat([events.filter(~pl.col("is_avail")), called])
     # some FSPs publish per half hour (one row per settlement period of the dispatch)
     owners = fleet.col("owner_participant_id")
     split_style = np.array([fleet.fsp(o).ukpn_style == "site" for o in owners])
-    util_events = util_events.with_columns(
-        split=pl.Series(split_style[util_events["asset_idx"].to_numpy()])
-    )
+    util_events = util_events.with_columns(split=pl.Series(split_style[util_events["asset_idx"].to_numpy()]))
     n_split = ((util_events["end"] - util_events["start"]) // HALF_HOUR).to_numpy()
     reps = np.where(util_events["split"].to_numpy(), n_split, 1)
     util_rows = util_events.select(pl.all().gather(np.repeat(np.arange(util_events.height), reps)))
@@ -173,9 +171,16 @@ def generate(ctx: Ctx) -> UkpnResult:
         asset_type=pl.Series(types[rows["asset_idx"].to_numpy()]),
     )
     local_date = (rows["start"].to_numpy() + rows["offset"].to_numpy()) // 86400
-    quarter = np.array(
-        [f"{d.year}Q{(d.month - 1) // 3 + 1}" for d in (dt.date(1970, 1, 1) + dt.timedelta(days=int(x)) for x in local_date)]
-    ) if m else np.array([], dtype=str)
+    quarter = (
+        np.array(
+            [
+                f"{d.year}Q{(d.month - 1) // 3 + 1}"
+                for d in (dt.date(1970, 1, 1) + dt.timedelta(days=int(x)) for x in local_date)
+            ]
+        )
+        if m
+        else np.array([], dtype=str)
+    )
     rows = rows.with_columns(publication=pl.Series(quarter, dtype=pl.String)).sort(
         ["start", "asset_idx", "row_kind", "end"], descending=[True, False, False, False]
     )
@@ -221,9 +226,9 @@ def _format(rows: pl.DataFrame, file_index: int, rerelease: bool = False) -> pl.
         pl.concat_str(
             [pl.from_epoch("end", time_unit="s").dt.strftime("%Y-%m-%d %H:%M:%S"), pl.lit("+00:00")]
         ).alias("end_time_utc"),
-        pl.concat_str([pl.from_epoch("start", time_unit="s").dt.strftime("%H:%M:%S"), pl.lit("+00:00")]).alias(
-            "time_utc"
-        ),
+        pl.concat_str(
+            [pl.from_epoch("start", time_unit="s").dt.strftime("%H:%M:%S"), pl.lit("+00:00")]
+        ).alias("time_utc"),
     )
 
 
@@ -254,5 +259,3 @@ def _write(ctx: Ctx, rows: pl.DataFrame) -> None:
 
 def fmt_offset_map(offset: int) -> str:
     return "+01:00" if offset == 3600 else "+00:00"
-
-
