@@ -381,7 +381,7 @@ def _reject_ragged_lines(text: str, width: int) -> None:
     Counting separators is vectorised; only lines whose count looks wrong (quoted commas) are
     re-read with the csv module.
     """
-    lines = pl.Series(text.split("\n"))
+    lines = pl.Series([text]).str.split("\n").explode()
     counts = lines.str.strip_suffix("\r").str.count_matches(",", literal=True) + 1
     suspicious = (counts != width) & (lines.str.strip_chars() != "")
     for index in suspicious.arg_true().to_list():
