@@ -8,6 +8,7 @@ reconnect; ServingDB reconnects when it sees the file changed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 import sfe
 from sfe import ingest
@@ -53,6 +55,64 @@ def _source_rows(paths: LakePaths) -> list[tuple]:
     return rows
 
 
+def _ingest_tables(paths: LakePaths) -> dict[str, pl.DataFrame]:
+    """Per-file ingest records, quarantined rows and the latest quality results, for the apps."""
+    reports = [ingest.file_report(source_id, paths) for source_id in CONNECTORS]
+    files = pl.concat([r for r in reports if r.height], how="vertical_relaxed") if any(r.height for r in reports) else None
+    quarantined = []
+    for source_id in CONNECTORS:
+        for path in sorted((paths.quarantine / source_id / "rows").glob("*.parquet")):
+            quarantined.append(pl.read_parquet(path).with_columns(pl.lit(source_id).alias("source_id")))
+    quality_rows = []
+    for source_id in CONNECTORS:
+        results = sorted((paths.root / "quality" / source_id).glob("*.json"))
+        if not results:
+            continue
+        latest = json.loads(results[-1].read_text(encoding="utf-8"))
+        for outcome in latest["outcomes"]:
+            quality_rows.append(
+                {
+                    "source_id": source_id,
+                    "validated_at": latest["validated_at"],
+                    "rows_validated": latest["rows_validated"],
+                    "expectation": outcome["expectation"],
+                    "arguments": json.dumps(outcome["kwargs"], default=str),
+                    "success": outcome["success"],
+                    "unexpected_count": outcome["unexpected_count"],
+                }
+            )
+    tables = {}
+    if files is not None:
+        tables["meta_ingest_files"] = files.rename({"rows_quarantined": "quarantined"})
+    if quarantined:
+        tables["meta_quarantined_rows"] = pl.concat(quarantined, how="vertical_relaxed").select(
+            "source_id", "source_file", "source_row", "field", "value", "reason", "record"
+        )
+    if quality_rows:
+        tables["meta_quality_results"] = pl.DataFrame(quality_rows)
+    return tables
+
+
+def _publish_ingest_records(con: duckdb.DuckDBPyConnection, paths: LakePaths) -> None:
+    schemas = {
+        "meta_ingest_files": "source_id VARCHAR, file_name VARCHAR, sha256 VARCHAR, status VARCHAR, reason VARCHAR, "
+        "first_seen_at VARCHAR, rows_in BIGINT, quarantined BIGINT, loaded BIGINT, duplicates BIGINT, "
+        "superseded BIGINT, balanced BOOLEAN",
+        "meta_quarantined_rows": "source_id VARCHAR, source_file VARCHAR, source_row BIGINT, field VARCHAR, "
+        "value VARCHAR, reason VARCHAR, record VARCHAR",
+        "meta_quality_results": "source_id VARCHAR, validated_at VARCHAR, rows_validated BIGINT, expectation VARCHAR, "
+        "arguments VARCHAR, success BOOLEAN, unexpected_count BIGINT",
+    }
+    frames = _ingest_tables(paths)
+    for name, columns in schemas.items():
+        con.execute(f"CREATE OR REPLACE TABLE main.{name} ({columns})")
+        frame = frames.get(name)
+        if frame is not None and frame.height:
+            con.register("incoming", frame.to_arrow())
+            con.execute(f"INSERT INTO main.{name} BY NAME SELECT * FROM incoming")  # noqa: S608 - fixed names
+            con.unregister("incoming")
+
+
 def publish(paths: LakePaths | None = None, build_started_at: datetime | None = None) -> PublishInfo:
     paths = paths or lake()
     if not paths.build_db.exists():
@@ -76,6 +136,7 @@ def publish(paths: LakePaths | None = None, build_started_at: datetime | None = 
         source_rows = _source_rows(paths)
         if source_rows:
             con.executemany("INSERT INTO main.meta_source_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)", source_rows)
+        _publish_ingest_records(con, paths)
         tables = con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
             "AND table_type = 'BASE TABLE' ORDER BY table_name"
