@@ -118,6 +118,9 @@ def ingest_command(paths: tuple[Path, ...], source_id: str | None, from_: str | 
         done = pipeline.ingest_sources(sources, start=start, end=end, step=lambda s: click.echo(f"» {s}"))
     except pipeline.BuildFailed as exc:
         _fail(str(exc))
+    if not paths:
+        for record in ingest.unknown_landing_files():
+            click.secho(f"  landing/{record.file_name}: QUARANTINED (whole file): {record.reason}", fg="yellow")
     balanced = True
     for sid in sources:
         click.echo(f"{sid}: {len(done.get(sid, []))} daily partitions written")

@@ -307,7 +307,7 @@ def file_report(source_id: str, paths: LakePaths | None = None) -> pl.DataFrame:
     ``balanced`` is True when rows_in = loaded + duplicates + superseded + quarantined.
     """
     paths = paths or lake()
-    records = Catalog(paths, source_id).load()
+    records = Catalog(paths, source_id).load() if source_id != UNKNOWN_SOURCE else unknown_landing_files(paths)
     schema = {
         "source_id": pl.String, "file_name": pl.String, "sha256": pl.String, "status": pl.String,
         "reason": pl.String, "first_seen_at": pl.String, "rows_in": pl.Int64, "rows_quarantined": pl.Int64,
@@ -341,6 +341,46 @@ def file_report(source_id: str, paths: LakePaths | None = None) -> pl.DataFrame:
             == pl.col("loaded") + pl.col("duplicates") + pl.col("superseded") + pl.col("rows_quarantined")
         ).alias("balanced")
     )
+
+
+UNKNOWN_SOURCE = "_unknown_source"
+
+
+def unknown_landing_files(paths: LakePaths | None = None) -> list[FileRecord]:
+    """Files in landing/ that no connector reads (an unknown source folder, or no folder at all).
+
+    Each is copied to quarantine/_unknown_source/files/ once and reported with the reason.
+    """
+    paths = paths or lake()
+    if not paths.landing.exists():
+        return []
+    records = []
+    for path in sorted(p for p in paths.landing.rglob("*") if p.is_file()):
+        relative = path.relative_to(paths.landing)
+        if any(part.startswith(".") for part in relative.parts) or relative.parts[0] in CONNECTORS:
+            continue
+        if relative.name == "README.md":
+            continue
+        folder = relative.parts[0] if len(relative.parts) > 1 else "(landing root)"
+        sha = sha256_of(path)
+        target = paths.quarantine / UNKNOWN_SOURCE / "files" / f"{sha[:12]}__{path.name}"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        known = ", ".join(sorted(CONNECTORS))
+        records.append(
+            FileRecord(
+                source_id=folder,
+                file_name=relative.as_posix(),
+                sha256=sha,
+                size_bytes=path.stat().st_size,
+                seq=0,
+                first_seen_at=datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds"),
+                status="rejected",
+                reason=f"no connector for source {folder!r}: put files under landing/<source_id>/ for one of: {known}",
+            )
+        )
+    return records
 
 
 def ensure_raw_schemas(paths: LakePaths | None = None) -> None:

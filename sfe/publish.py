@@ -57,7 +57,7 @@ def _source_rows(paths: LakePaths) -> list[tuple]:
 
 def _ingest_tables(paths: LakePaths) -> dict[str, pl.DataFrame]:
     """Per-file ingest records, quarantined rows and the latest quality results, for the apps."""
-    reports = [ingest.file_report(source_id, paths) for source_id in CONNECTORS]
+    reports = [ingest.file_report(source_id, paths) for source_id in [*CONNECTORS, ingest.UNKNOWN_SOURCE]]
     files = pl.concat([r for r in reports if r.height], how="vertical_relaxed") if any(r.height for r in reports) else None
     quarantined = []
     for source_id in CONNECTORS:

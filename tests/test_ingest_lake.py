@@ -79,3 +79,27 @@ def test_truncated_last_line_is_named(lake_paths):
     ingest.scan_landing(SOURCE, lake_paths)
     record = ingest.file_report(SOURCE, lake_paths).row(0, named=True)
     assert record["status"] == "rejected" and "truncated last line" in record["reason"]
+
+
+def test_header_only_file_is_rejected(lake_paths):
+    target = lake_paths.landing_dir("neso_eac_results")
+    target.mkdir(parents=True)
+    (target / "empty.csv").write_text(
+        "_id,auctionID,auctionProduct,serviceType,deliveryStart,deliveryEnd,clearedVolume,clearingPrice\n"
+    )
+    ingest.scan_landing("neso_eac_results", lake_paths)
+    record = ingest.file_report("neso_eac_results", lake_paths).row(0, named=True)
+    assert record["status"] == "rejected" and "no data rows" in record["reason"]
+
+
+def test_files_for_unknown_sources_are_quarantined_and_reported(lake_paths):
+    folder = lake_paths.landing / "acme_export"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("x,y\n1,2\n")
+    (lake_paths.landing / "loose.csv").write_text("x\n1\n")
+    records = ingest.unknown_landing_files(lake_paths)
+    assert [(r.source_id, r.status) for r in records] == [("acme_export", "rejected"), ("(landing root)", "rejected")]
+    assert "no connector for source 'acme_export'" in records[0].reason
+    assert len(list((lake_paths.quarantine / ingest.UNKNOWN_SOURCE / "files").iterdir())) == 2
+    report = ingest.file_report(ingest.UNKNOWN_SOURCE, lake_paths)
+    assert report.height == 2 and set(report["status"]) == {"rejected"}

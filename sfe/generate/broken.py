@@ -123,7 +123,7 @@ def write_broken(ctx: Ctx) -> list[dict]:
     lines = _lines(boalf, 21)
     body = "\n".join(lines[:21]) + "\n" + lines[21][: len(lines[21]) // 2]
     add("elexon_boalf", "truncated_last_line", "csv", body.encode(),
-        "last line cut off mid-row (no newline, too few fields)", "row", 1, 20, boalf)  # fmt: skip
+        "last line cut off mid-row (no newline, too few fields): the transfer was cut, so the whole file is suspect")  # fmt: skip
     header = lines[0].split(",")
     header[7] = "levelFrom"
     add("elexon_boalf", "duplicate_header_columns", "csv",
@@ -198,4 +198,12 @@ def write_broken(ctx: Ctx) -> list[dict]:
                     "expected_problem": "workbook has no 'bids' sheet", "scope": "file"})  # fmt: skip
     add("dno_flex_competitions", "not_a_workbook", "xlsx", b"competition_id,dno\nX,NGED\n",
         "file named .xlsx is CSV text, not a zip/XLSX workbook")  # fmt: skip
+    # A folder no connector knows: the export of a platform SFE has no format for.
+    unknown = ctx.paths.landing / "acme_portal_export" / "broken_unknown_source.csv"
+    unknown.parent.mkdir(parents=True, exist_ok=True)
+    unknown.write_bytes(b"unit,when,mw\nA1,2025-03-20T10:00:00Z,1.5\n")
+    entries.append({"kind": "unknown_source", "source_id": "acme_portal_export",
+                    "path": unknown.relative_to(ctx.paths.root).as_posix(),
+                    "expected_problem": "file for an unknown source (no connector for landing/acme_portal_export/)",
+                    "scope": "file"})  # fmt: skip
     return entries

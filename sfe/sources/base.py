@@ -234,6 +234,8 @@ class Source:
         text = self.read_text_table(path)
         mapping = self.match_header(text.columns)
         rows_in = text.height
+        if rows_in == 0:
+            raise FileRejected("the file has a header but no data rows")
         text = text.with_row_index("source_row", offset=1).with_columns(pl.col("source_row").cast(pl.Int64))
         # Canonical text columns (absent optional columns become null).
         canon = text.select(

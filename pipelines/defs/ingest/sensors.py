@@ -1,3 +1,5 @@
+import json
+
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -17,6 +19,12 @@ from sfe.sources import CONNECTORS
 def landing_sensor(context: dg.SensorEvaluationContext):
     paths = lake()
     requested = False
+    warned = set(json.loads(context.cursor)) if context.cursor else set()
+    for record in ingest.unknown_landing_files(paths):
+        if record.sha256 not in warned:
+            context.log.warning(f"landing/{record.file_name} quarantined: {record.reason}")
+            warned.add(record.sha256)
+    context.update_cursor(json.dumps(sorted(warned)))
     for source_id in CONNECTORS:
         new = ingest.scan_landing(source_id, paths)
         days = sorted({d for record in new for d in record.dates})
