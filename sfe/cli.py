@@ -120,7 +120,9 @@ def ingest_command(paths: tuple[Path, ...], source_id: str | None, from_: str | 
         _fail(str(exc))
     if not paths:
         for record in ingest.unknown_landing_files():
-            click.secho(f"  landing/{record.file_name}: QUARANTINED (whole file): {record.reason}", fg="yellow")
+            click.secho(
+                f"  landing/{record.file_name}: QUARANTINED (whole file): {record.reason}", fg="yellow"
+            )
     balanced = True
     for sid in sources:
         click.echo(f"{sid}: {len(done.get(sid, []))} daily partitions written")
@@ -182,8 +184,13 @@ def taxonomy() -> None:
 
 
 @taxonomy.command(name="validate")
-@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder to check (default: the project's taxonomy/).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder to check (default: the project's taxonomy/).",
+)
 def taxonomy_validate(directory: Path | None) -> None:
     """Check the taxonomy files: schema, unique ids, references, bands, unambiguous mappings."""
     from sfe import taxonomy as tax
@@ -198,7 +205,9 @@ def taxonomy_validate(directory: Path | None) -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 def sql(query: str, fmt: str) -> None:
     """Run QUERY read-only against the published warehouse (sfe.duckdb)."""
     import duckdb
@@ -230,14 +239,34 @@ def sql(query: str, fmt: str) -> None:
 def _service_command(service: str, port: int) -> list[str]:
     py = sys.executable
     if service == "app":
-        return [py, "-m", "streamlit", "run", str(PROJECT_DIR / "dashboards" / "app.py"),
-                "--server.port", str(port), "--server.headless", "true",
-                "--browser.gatherUsageStats", "false"]
+        return [
+            py,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_DIR / "dashboards" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
     if service == "api":
         return [py, "-m", "uvicorn", "sfe.api.app:app", "--host", "0.0.0.0", "--port", str(port)]
     if service == "dagster":
-        return [py, "-m", "dagster", "dev", "-w", str(PROJECT_DIR / "workspace.yaml"),
-                "-h", "0.0.0.0", "-p", str(port)]
+        return [
+            py,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(PROJECT_DIR / "workspace.yaml"),
+            "-h",
+            "0.0.0.0",
+            "-p",
+            str(port),
+        ]
     raise ValueError(service)
 
 
@@ -247,7 +276,9 @@ def _run_services(services: dict[str, int]) -> None:
     pipeline.prepare_environment()
     procs: dict[str, subprocess.Popen] = {}
     for service, port in services.items():
-        procs[service] = subprocess.Popen(_service_command(service, port), cwd=PROJECT_DIR, env=os.environ.copy())
+        procs[service] = subprocess.Popen(
+            _service_command(service, port), cwd=PROJECT_DIR, env=os.environ.copy()
+        )
     names = {"app": "Streamlit app", "api": "HTTP API", "dagster": "Dagster UI"}
     click.echo("")
     for service, port in services.items():

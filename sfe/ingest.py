@@ -117,7 +117,9 @@ def landing_files(paths: LakePaths, source_id: str) -> list[Path]:
     if not root.exists():
         return []
     return sorted(
-        p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 
 
@@ -147,7 +149,9 @@ def parse_one(src: Source, paths: LakePaths, path: Path, record: FileRecord) -> 
         return record
     write_parquet_atomic(parsed.rows, paths.parsed / src.source_id / f"{record.sha256}.parquet")
     if parsed.quarantined.height:
-        write_parquet_atomic(parsed.quarantined, paths.quarantine / src.source_id / "rows" / f"{record.sha256}.parquet")
+        write_parquet_atomic(
+            parsed.quarantined, paths.quarantine / src.source_id / "rows" / f"{record.sha256}.parquet"
+        )
     record.status = "parsed"
     record.rows_in = parsed.rows_in
     record.rows_parsed = parsed.rows.height
@@ -158,7 +162,9 @@ def parse_one(src: Source, paths: LakePaths, path: Path, record: FileRecord) -> 
     return record
 
 
-def scan_landing(source_id: str, paths: LakePaths | None = None, progress: ProgressCallback | None = None) -> list[FileRecord]:
+def scan_landing(
+    source_id: str, paths: LakePaths | None = None, progress: ProgressCallback | None = None
+) -> list[FileRecord]:
     """Parse every landing file not seen before. Returns the records of the files new in this scan."""
     paths = paths or lake()
     src = connector(source_id)
@@ -257,7 +263,11 @@ def build_partitions(
             .with_columns(pl.lit(r.seq, pl.Int64).alias("__seq"))
             for r, p in files
         ]
-        rows = pl.concat(frames).collect() if frames else src.empty_frame().with_columns(pl.lit(0).alias("__seq"))
+        rows = (
+            pl.concat(frames).collect()
+            if frames
+            else src.empty_frame().with_columns(pl.lit(0).alias("__seq"))
+        )
         by_day = rows.partition_by(PARTITION_COLUMN, as_dict=True) if rows.height else {}
         for day in wanted:
             part_dir = paths.raw_dir(source_id) / f"date={day.isoformat()}"
@@ -307,14 +317,29 @@ def file_report(source_id: str, paths: LakePaths | None = None) -> pl.DataFrame:
     ``balanced`` is True when rows_in = loaded + duplicates + superseded + quarantined.
     """
     paths = paths or lake()
-    records = Catalog(paths, source_id).load() if source_id != UNKNOWN_SOURCE else unknown_landing_files(paths)
+    records = (
+        Catalog(paths, source_id).load() if source_id != UNKNOWN_SOURCE else unknown_landing_files(paths)
+    )
     schema = {
-        "source_id": pl.String, "file_name": pl.String, "sha256": pl.String, "status": pl.String,
-        "reason": pl.String, "first_seen_at": pl.String, "rows_in": pl.Int64, "rows_quarantined": pl.Int64,
+        "source_id": pl.String,
+        "file_name": pl.String,
+        "sha256": pl.String,
+        "status": pl.String,
+        "reason": pl.String,
+        "first_seen_at": pl.String,
+        "rows_in": pl.Int64,
+        "rows_quarantined": pl.Int64,
     }
     if not records:
-        return pl.DataFrame(schema={**schema, "loaded": pl.Int64, "duplicates": pl.Int64,
-                                    "superseded": pl.Int64, "balanced": pl.Boolean})
+        return pl.DataFrame(
+            schema={
+                **schema,
+                "loaded": pl.Int64,
+                "duplicates": pl.Int64,
+                "superseded": pl.Int64,
+                "balanced": pl.Boolean,
+            }
+        )
     base = pl.DataFrame([{k: getattr(r, k) for k in schema} for r in records], schema=schema)
     logs = sorted((paths.root / "ingest_log" / source_id).glob("date=*.parquet"))
     if logs:
@@ -325,15 +350,23 @@ def file_report(source_id: str, paths: LakePaths | None = None) -> pl.DataFrame:
             .rename({"source_file_sha256": "sha256"})
         )
     else:
-        counts = pl.DataFrame(schema={"sha256": pl.String, "loaded": pl.Int64, "duplicates": pl.Int64, "superseded": pl.Int64})
+        counts = pl.DataFrame(
+            schema={"sha256": pl.String, "loaded": pl.Int64, "duplicates": pl.Int64, "superseded": pl.Int64}
+        )
     report = base.join(counts, on="sha256", how="left").with_columns(
         # A byte-identical second copy of a file contributes only duplicates.
-        pl.when(pl.col("status") == "duplicate_file").then(0).otherwise(pl.col("loaded").fill_null(0)).alias("loaded"),
+        pl.when(pl.col("status") == "duplicate_file")
+        .then(0)
+        .otherwise(pl.col("loaded").fill_null(0))
+        .alias("loaded"),
         pl.when(pl.col("status") == "duplicate_file")
         .then(pl.col("rows_in"))
         .otherwise(pl.col("duplicates").fill_null(0))
         .alias("duplicates"),
-        pl.when(pl.col("status") == "duplicate_file").then(0).otherwise(pl.col("superseded").fill_null(0)).alias("superseded"),
+        pl.when(pl.col("status") == "duplicate_file")
+        .then(0)
+        .otherwise(pl.col("superseded").fill_null(0))
+        .alias("superseded"),
     )
     return report.with_columns(
         (

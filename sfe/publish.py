@@ -58,7 +58,11 @@ def _source_rows(paths: LakePaths) -> list[tuple]:
 def _ingest_tables(paths: LakePaths) -> dict[str, pl.DataFrame]:
     """Per-file ingest records, quarantined rows and the latest quality results, for the apps."""
     reports = [ingest.file_report(source_id, paths) for source_id in [*CONNECTORS, ingest.UNKNOWN_SOURCE]]
-    files = pl.concat([r for r in reports if r.height], how="vertical_relaxed") if any(r.height for r in reports) else None
+    files = (
+        pl.concat([r for r in reports if r.height], how="vertical_relaxed")
+        if any(r.height for r in reports)
+        else None
+    )
     quarantined = []
     for source_id in CONNECTORS:
         for path in sorted((paths.quarantine / source_id / "rows").glob("*.parquet")):
@@ -116,7 +120,9 @@ def _publish_ingest_records(con: duckdb.DuckDBPyConnection, paths: LakePaths) ->
 def publish(paths: LakePaths | None = None, build_started_at: datetime | None = None) -> PublishInfo:
     paths = paths or lake()
     if not paths.build_db.exists():
-        raise FileNotFoundError(f"nothing to publish: {paths.build_db} does not exist (run the dbt build first)")
+        raise FileNotFoundError(
+            f"nothing to publish: {paths.build_db} does not exist (run the dbt build first)"
+        )
     published_at = datetime.now(UTC)
     con = duckdb.connect(str(paths.build_db))
     try:

@@ -77,7 +77,9 @@ def validate(source_id: str, rows: pl.DataFrame) -> SuiteResult:
     suite = context.suites.add(gx.ExpectationSuite(name=source_id))
     for spec in specs:
         suite.add_expectation(getattr(gx.expectations, _class_name(spec["type"]))(**spec["kwargs"]))
-    definition = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=source_id))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch, suite=suite, name=source_id)
+    )
     result = definition.run(batch_parameters={"dataframe": frame})
     outcomes = []
     for r in result.results:

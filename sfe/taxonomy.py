@@ -64,7 +64,13 @@ def size_band(capacity_mw: float) -> str:
 
 SCHEMA: dict[str, tuple[str, ...]] = {
     "markets": ("market_id", "market_name", "operator_id", "operator_name", "market_kind"),
-    "standard_products": ("standard_product", "standard_product_name", "family", "payment_structure", "description"),
+    "standard_products": (
+        "standard_product",
+        "standard_product_name",
+        "family",
+        "payment_structure",
+        "description",
+    ),
     "products": ("product_id", "market_id", "product_name", "service_type", "direction", "standard_product"),
     "asset_types": ("asset_type", "asset_type_name", "is_storage", "description"),
     "size_bands": ("size_band", "size_band_name", "min_mw", "max_mw"),
@@ -79,7 +85,14 @@ KEYS = {
     "size_bands": "size_band",
     "dno_areas": "gsp_group",
 }
-MARKET_KINDS = {"ancillary_services", "balancing_mechanism", "imbalance", "local_flexibility", "secondary_market", "capacity_market"}
+MARKET_KINDS = {
+    "ancillary_services",
+    "balancing_mechanism",
+    "imbalance",
+    "local_flexibility",
+    "secondary_market",
+    "capacity_market",
+}
 DIRECTIONS = {"up", "down", "both"}
 TARGET_KINDS = {"product_id": "products", "asset_type": "asset_types"}
 
@@ -120,7 +133,9 @@ def validate(directory: Path = TAXONOMY_DIR) -> list[str]:
 
     for i, row in enumerate(tables["markets"], start=2):
         if row["market_kind"] not in MARKET_KINDS:
-            problems.append(f"markets.csv:{i}: market_kind {row['market_kind']!r} not one of {sorted(MARKET_KINDS)}")
+            problems.append(
+                f"markets.csv:{i}: market_kind {row['market_kind']!r} not one of {sorted(MARKET_KINDS)}"
+            )
     for i, row in enumerate(tables["products"], start=2):
         if row["market_id"] not in ids("markets"):
             problems.append(f"products.csv:{i}: unknown market_id {row['market_id']!r}")
@@ -140,14 +155,16 @@ def validate(directory: Path = TAXONOMY_DIR) -> list[str]:
     bands.sort()
     if bands and bands[0][0] != 0:
         problems.append("size_bands.csv: the smallest band must start at 0 MW")
-    for (lo1, hi1, i1), (lo2, _hi2, i2) in zip(bands, bands[1:]):
+    for (_lo1, hi1, i1), (lo2, _hi2, i2) in zip(bands, bands[1:], strict=False):
         if hi1 != lo2:
             problems.append(f"size_bands.csv:{i1}/{i2}: bands must be contiguous ({hi1} MW vs {lo2} MW)")
     mapped: dict[tuple[str, str, str], str] = {}
     for i, row in enumerate(tables["source_value_mappings"], start=2):
         kind = row["target_kind"]
         if kind not in TARGET_KINDS:
-            problems.append(f"source_value_mappings.csv:{i}: target_kind {kind!r} not one of {sorted(TARGET_KINDS)}")
+            problems.append(
+                f"source_value_mappings.csv:{i}: target_kind {kind!r} not one of {sorted(TARGET_KINDS)}"
+            )
             continue
         if row["target_value"] not in ids(TARGET_KINDS[kind]):
             problems.append(f"source_value_mappings.csv:{i}: {kind} {row['target_value']!r} does not exist")

@@ -14,7 +14,12 @@ def test_ingest_copies_into_landing_and_prints_per_file_counts(lake_paths):
     runner = CliRunner()
     result = runner.invoke(
         main,
-        ["ingest", str(FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv"), "--source", "neso_eac_results"],
+        [
+            "ingest",
+            str(FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv"),
+            "--source",
+            "neso_eac_results",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert (lake_paths.landing_dir("neso_eac_results") / "eac_results_FY2025.csv").exists()
@@ -23,7 +28,12 @@ def test_ingest_copies_into_landing_and_prints_per_file_counts(lake_paths):
     # Ingesting the same file again changes nothing and says so.
     again = runner.invoke(
         main,
-        ["ingest", str(FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv"), "--source", "neso_eac_results"],
+        [
+            "ingest",
+            str(FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv"),
+            "--source",
+            "neso_eac_results",
+        ],
     )
     assert again.exit_code == 0 and "in 11 = loaded 8" in again.output
     assert len(list(lake_paths.landing_dir("neso_eac_results").iterdir())) == 1

@@ -18,7 +18,12 @@ def test_definitions_load_with_the_whole_graph():
         assert model in keys
     assert "published_warehouse" in keys
     # dbt source names equal the ingest asset keys, so the staging models hang off the ingest assets.
-    parents = {p.to_user_string() for p in graph.get(dg.AssetKey(["staging", "stg_ukpn_flexibility_dispatches__dispatches"])).parent_keys}
+    parents = {
+        p.to_user_string()
+        for p in graph.get(
+            dg.AssetKey(["staging", "stg_ukpn_flexibility_dispatches__dispatches"])
+        ).parent_keys
+    }
     assert parents == {"raw/ukpn_flexibility_dispatches"}
     publish_parents = {p.to_user_string() for p in graph.get(dg.AssetKey("published_warehouse")).parent_keys}
     assert {"fct_dispatch", "fct_auction_result", "dim_settlement_period"} <= publish_parents

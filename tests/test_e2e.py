@@ -75,7 +75,10 @@ def test_marts_trace_back_to_generated_files(demo):
     assert _query(paths, "select count(*) from fct_dispatch")[0][0] == expected_dispatches
     eac = sum(f["rows"] for f in _manifest_files(manifest, "neso_eac_results"))
     assert _query(paths, "select count(*) from fct_auction_result")[0][0] == eac
-    assert _query(paths, "select count(*) from fct_system_price")[0][0] == manifest["range"]["settlement_periods"]
+    assert (
+        _query(paths, "select count(*) from fct_system_price")[0][0]
+        == manifest["range"]["settlement_periods"]
+    )
     boalf = sum(f["rows"] for f in _manifest_files(manifest, "elexon_boalf"))
     assert _query(paths, "select count(*) from fct_bm_acceptance")[0][0] == boalf
     # Every dispatch resolves to a product and a market of the taxonomy.

@@ -65,7 +65,12 @@ def test_boalf_sample_and_fixture(lake_paths):
     land(lake_paths, "elexon_boalf", FIXTURES / "elexon_boalf" / "boalf_2025-10-25_newest_first.csv")
     report = _ingest(lake_paths, "elexon_boalf")
     fixture = report.filter(pl.col("file_name").str.starts_with("boalf_")).row(0, named=True)
-    assert (fixture["rows_in"], fixture["loaded"], fixture["duplicates"], fixture["rows_quarantined"]) == (8, 5, 1, 2)
+    assert (fixture["rows_in"], fixture["loaded"], fixture["duplicates"], fixture["rows_quarantined"]) == (
+        8,
+        5,
+        1,
+        2,
+    )
     assert report["balanced"].all()
     raw = _raw(lake_paths, "elexon_boalf")
     crossing = raw.filter((pl.col("settlementPeriodFrom") == 48) & (pl.col("settlementPeriodTo") == 1))

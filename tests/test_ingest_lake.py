@@ -31,7 +31,9 @@ def test_reingest_and_rematerialise_change_nothing(lake_paths):
     ingest.build_partitions(SOURCE, days, lake_paths)
     assert _digest(lake_paths.raw) == before
     # The same bytes under another name count as one file of duplicates.
-    (lake_paths.landing_dir(SOURCE) / "copy.csv").write_bytes((FIXTURES / SOURCE / "ukpn_dispatches_2025.csv").read_bytes())
+    (lake_paths.landing_dir(SOURCE) / "copy.csv").write_bytes(
+        (FIXTURES / SOURCE / "ukpn_dispatches_2025.csv").read_bytes()
+    )
     new = ingest.scan_landing(SOURCE, lake_paths)
     assert [r.status for r in new] == ["duplicate_file"]
     ingest.build_partitions(SOURCE, days, lake_paths)
@@ -98,7 +100,10 @@ def test_files_for_unknown_sources_are_quarantined_and_reported(lake_paths):
     (folder / "a.csv").write_text("x,y\n1,2\n")
     (lake_paths.landing / "loose.csv").write_text("x\n1\n")
     records = ingest.unknown_landing_files(lake_paths)
-    assert [(r.source_id, r.status) for r in records] == [("acme_export", "rejected"), ("(landing root)", "rejected")]
+    assert [(r.source_id, r.status) for r in records] == [
+        ("acme_export", "rejected"),
+        ("(landing root)", "rejected"),
+    ]
     assert "no connector for source 'acme_export'" in records[0].reason
     assert len(list((lake_paths.quarantine / ingest.UNKNOWN_SOURCE / "files").iterdir())) == 2
     report = ingest.file_report(ingest.UNKNOWN_SOURCE, lake_paths)

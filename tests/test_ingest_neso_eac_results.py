@@ -13,7 +13,9 @@ SOURCE = "neso_eac_results"
 
 
 def _raw(paths) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet").sort("interval_start_utc", "auctionProduct")
+    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet").sort(
+        "interval_start_utc", "auctionProduct"
+    )
 
 
 def _ingest(paths) -> pl.DataFrame:
@@ -27,7 +29,7 @@ def test_real_sample_passes_unchanged_in_meaning(lake_paths):
     report = _ingest(lake_paths)
     assert report["rows_in"].to_list() == [72] and report["loaded"].to_list() == [72]
     raw = _raw(lake_paths)
-    first = raw.filter((pl.col("auctionProduct") == "DCH")).row(0, named=True)
+    first = raw.filter(pl.col("auctionProduct") == "DCH").row(0, named=True)
     # 2023-11-02T23:00:00 is naive UTC, and the trailing 'source' column is ignored.
     assert first["interval_start_utc"] == datetime(2023, 11, 2, 23, tzinfo=UTC)
     assert first["clearedVolume"] == 1195.0 and first["clearingPrice"] == 3.86
@@ -46,13 +48,20 @@ def test_awkward_fixture_values_quarantine_and_supersede(lake_paths):
 
     raw = _raw(lake_paths)
     # Spring clock change: EFA block 1 is 3 hours of real time; autumn: 5 hours.
-    spring = raw.filter(pl.col("interval_start_utc") == datetime(2025, 3, 29, 23, tzinfo=UTC)).row(0, named=True)
-    assert spring["interval_end_utc"] - spring["interval_start_utc"] == (datetime(2025, 3, 30, 2) - datetime(2025, 3, 29, 23))
-    autumn = raw.filter(pl.col("interval_start_utc") == datetime(2025, 10, 25, 22, tzinfo=UTC)).row(0, named=True)
+    spring = raw.filter(pl.col("interval_start_utc") == datetime(2025, 3, 29, 23, tzinfo=UTC)).row(
+        0, named=True
+    )
+    assert spring["interval_end_utc"] - spring["interval_start_utc"] == (
+        datetime(2025, 3, 30, 2) - datetime(2025, 3, 29, 23)
+    )
+    autumn = raw.filter(pl.col("interval_start_utc") == datetime(2025, 10, 25, 22, tzinfo=UTC)).row(
+        0, named=True
+    )
     assert (autumn["interval_end_utc"] - autumn["interval_start_utc"]).total_seconds() == 5 * 3600
     # The republished price replaced the first one; the identical row was counted once.
     block2 = raw.filter(
-        (pl.col("auctionProduct") == "DCH") & (pl.col("interval_start_utc") == datetime(2025, 3, 30, 2, tzinfo=UTC))
+        (pl.col("auctionProduct") == "DCH")
+        & (pl.col("interval_start_utc") == datetime(2025, 3, 30, 2, tzinfo=UTC))
     )
     assert block2["clearingPrice"].to_list() == [3.25]
     assert raw.filter(pl.col("auctionProduct") == "PSR")["linkedServiceWindowID"].to_list() == [1]
@@ -60,7 +69,9 @@ def test_awkward_fixture_values_quarantine_and_supersede(lake_paths):
 
     quarantined = pl.read_parquet(lake_paths.quarantine / SOURCE / "rows" / "*.parquet").sort("source_row")
     assert quarantined.select("source_row", "field").rows() == [
-        (8, "clearingPrice"), (9, "deliveryStart"), (11, "deliveryEnd")
+        (8, "clearingPrice"),
+        (9, "deliveryStart"),
+        (11, "deliveryEnd"),
     ]
     assert "abc" in quarantined["value"].to_list()
     assert all(quarantined["source_file"] == "eac_results_FY2025.csv")
@@ -68,7 +79,9 @@ def test_awkward_fixture_values_quarantine_and_supersede(lake_paths):
 
 def test_missing_required_column_rejects_the_file_and_others_proceed(lake_paths, tmp_path):
     bad = tmp_path / "no_price.csv"
-    bad.write_text("auctionID,auctionProduct,deliveryStart,deliveryEnd,clearedVolume\n1,DCH,2025-01-01T23:00:00,2025-01-02T03:00:00,5\n")
+    bad.write_text(
+        "auctionID,auctionProduct,deliveryStart,deliveryEnd,clearedVolume\n1,DCH,2025-01-01T23:00:00,2025-01-02T03:00:00,5\n"
+    )
     land(lake_paths, SOURCE, bad, FIXTURES / SOURCE / "eac_results_FY2025.csv")
     report = _ingest(lake_paths)
     rejected = report.filter(pl.col("status") == "rejected").row(0, named=True)

@@ -56,9 +56,13 @@ def test_offsets_rerelease_duplicates_and_unmapped_products(lake_paths):
     boost = raw.filter(pl.col("product") == "Flex Boost")
     assert boost["standard_product_key"].to_list() == ["unmapped:flex boost"]
     assert set(raw.filter(pl.col("product") != "Flex Boost")["standard_product_key"]) <= {
-        "scheduled_utilisation", "operational_utilisation_scheduled_availability"
+        "scheduled_utilisation",
+        "operational_utilisation_scheduled_availability",
     }
 
     quarantined = pl.read_parquet(lake_paths.quarantine / SOURCE / "rows" / "*.parquet").sort("source_row")
-    assert quarantined.select("source_row", "field").rows() == [(7, "start_time_utc"), (8, "start_time_local")]
+    assert quarantined.select("source_row", "field").rows() == [
+        (7, "start_time_utc"),
+        (8, "start_time_local"),
+    ]
     assert "different instants" in quarantined["reason"][0]

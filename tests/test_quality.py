@@ -26,7 +26,9 @@ def test_every_source_has_a_suite_naming_real_columns(source_id):
 def test_suite_passes_on_good_rows_and_names_the_failure(lake_paths):
     land(lake_paths, "neso_eac_results", FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv")
     ingest.scan_landing("neso_eac_results", lake_paths)
-    ingest.build_partitions("neso_eac_results", ingest.known_dates("neso_eac_results", lake_paths), lake_paths)
+    ingest.build_partitions(
+        "neso_eac_results", ingest.known_dates("neso_eac_results", lake_paths), lake_paths
+    )
     import polars as pl
 
     rows = pl.read_parquet(lake_paths.raw_dir("neso_eac_results") / "date=*" / "data.parquet")
@@ -41,8 +43,16 @@ def test_failing_blocking_check_stops_the_build_and_is_reported(lake_paths, tmp_
     suites = tmp_path / "expectations"
     suites.mkdir()
     (suites / "neso_eac_results.json").write_text(
-        json.dumps({"expectations": [{"type": "expect_column_values_to_be_between",
-                                      "kwargs": {"column": "clearedVolume", "min_value": 0, "max_value": 10}}]})
+        json.dumps(
+            {
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": "clearedVolume", "min_value": 0, "max_value": 10},
+                    }
+                ]
+            }
+        )
     )
     monkeypatch.setattr(quality, "EXPECTATIONS_DIR", suites)
     land(lake_paths, "neso_eac_results", FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv")

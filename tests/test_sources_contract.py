@@ -32,7 +32,11 @@ def test_every_field_is_typed_and_documented(source_id):
     for f in src.fields:
         assert f.description, f"{source_id}.{f.name} has no description"
         assert schema[f.name] == f.dtype
-        if "price" in f.name.lower() or "volume" in f.name.lower() or f.name.endswith(("_mw_req", "_mwh_req")):
+        if (
+            "price" in f.name.lower()
+            or "volume" in f.name.lower()
+            or f.name.endswith(("_mw_req", "_mwh_req"))
+        ):
             assert f.unit, f"{source_id}.{f.name} carries a quantity but no unit"
     assert set(src.natural_key) <= set(schema)
     assert set(src.dedupe_columns()) <= set(schema)

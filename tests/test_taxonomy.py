@@ -21,9 +21,18 @@ def test_project_taxonomy_is_valid():
         ("products.csv", "neso_eac_dch,neso_eac,", "neso_eac_dch,nowhere,", "unknown market_id 'nowhere'"),
         ("products.csv", "neso_eac_dcl,", "neso_eac_dch,", "duplicate product_id"),
         ("size_bands.csv", "1_5mw,1 - 5 MW,1,5", "1_5mw,1 - 5 MW,1.5,5", "contiguous"),
-        ("source_value_mappings.csv", "product,Day-Ahead,product_id,ukpn_day_ahead",
-         "product,Day-Ahead,product_id,ukpn_peak_reduction", "equivalent spelling"),
-        ("source_value_mappings.csv", "Battery,asset_type,battery", "Battery,asset_type,rocket", "does not exist"),
+        (
+            "source_value_mappings.csv",
+            "product,Day-Ahead,product_id,ukpn_day_ahead",
+            "product,Day-Ahead,product_id,ukpn_peak_reduction",
+            "equivalent spelling",
+        ),
+        (
+            "source_value_mappings.csv",
+            "Battery,asset_type,battery",
+            "Battery,asset_type,rocket",
+            "does not exist",
+        ),
     ],
 )
 def test_validation_names_file_row_and_problem(tmp_path, file, old, new, expected):

@@ -122,9 +122,12 @@ def parse_expr(kind: Kind, text: pl.Expr) -> pl.Expr:
         return text.cast(pl.Float64, strict=False)
     if kind is Kind.BOOLEAN:
         lowered = text.str.to_lowercase()
-        return pl.when(lowered.is_in(["true", "1", "yes"])).then(True).when(
-            lowered.is_in(["false", "0", "no"])
-        ).then(False)
+        return (
+            pl.when(lowered.is_in(["true", "1", "yes"]))
+            .then(True)
+            .when(lowered.is_in(["false", "0", "no"]))
+            .then(False)
+        )
     if kind is Kind.DATE:
         return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     if kind is Kind.UTC_NAIVE:
@@ -306,7 +309,7 @@ class Source:
 
     def describe(self) -> str:
         """Markdown description of the column contract (used by docs and the contract test)."""
-        lines = [f"| column | type | unit | meaning |", "|---|---|---|---|"]
+        lines = ["| column | type | unit | meaning |", "|---|---|---|---|"]
         for f in self.fields:
             lines.append(f"| `{f.name}` | {f.kind.value} | {f.unit or ''} | {f.description} |")
         return "\n".join(lines)
@@ -340,7 +343,10 @@ def _quarantine_frame(
         json.dumps({c: row[c] for c in text_cols}, ensure_ascii=False)
         for row in joined.select(text_cols).iter_rows(named=True)
     ]
-    values = [row[f] if f in row else None for row, f in zip(joined.iter_rows(named=True), joined["__field"])]
+    values = [
+        row[f] if f in row else None
+        for row, f in zip(joined.iter_rows(named=True), joined["__field"], strict=True)
+    ]
     return pl.DataFrame(
         {
             "source_file": [source_file] * joined.height,
@@ -363,7 +369,7 @@ def read_csv_text(path: Path) -> pl.DataFrame:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileRejected(
-            f"the file is not valid UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 4]!r}); "
+            f"the file is not valid UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 4]!r}); "
             "expected UTF-8 CSV"
         ) from None
     if "\x00" in text:
@@ -397,4 +403,6 @@ def _reject_ragged_lines(text: str, width: int) -> None:
             raise FileRejected(
                 f"truncated last line: line {line_no} has {len(fields)} of {width} fields and no line end"
             )
-        raise FileRejected(f"wrong number of fields: line {line_no} has {len(fields)}, the header has {width}")
+        raise FileRejected(
+            f"wrong number of fields: line {line_no} has {len(fields)}, the header has {width}"
+        )

@@ -20,7 +20,13 @@ class ElexonBoalf(Source):
         Field("settlementPeriodTo", Kind.INTEGER, "Settlement period at timeTo (may wrap from 48 to 1)"),
         Field("timeFrom", Kind.UTC_ISO, "Segment start, UTC", nullable=False),
         Field("timeTo", Kind.UTC_ISO, "Segment end, UTC", nullable=False),
-        Field("levelFrom", Kind.DECIMAL, "Target level at timeFrom (not a volume; negative = import)", unit="MW", nullable=False),
+        Field(
+            "levelFrom",
+            Kind.DECIMAL,
+            "Target level at timeFrom (not a volume; negative = import)",
+            unit="MW",
+            nullable=False,
+        ),
         Field("levelTo", Kind.DECIMAL, "Target level at timeTo", unit="MW", nullable=False),
         Field("acceptanceNumber", Kind.TEXT, "Acceptance number (per BM unit)", nullable=False),
         Field("acceptanceTime", Kind.UTC_ISO, "When the acceptance was issued, UTC"),
@@ -49,7 +55,9 @@ class ElexonBoalf(Source):
             RowCheck(
                 "settlementPeriodFrom",
                 "settlement period outside 1..50",
-                lambda: ~pl.col("settlementPeriodFrom").is_between(1, 50)
-                | ~pl.col("settlementPeriodTo").is_between(1, 50),
+                lambda: (
+                    ~pl.col("settlementPeriodFrom").is_between(1, 50)
+                    | ~pl.col("settlementPeriodTo").is_between(1, 50)
+                ),
             ),
         ]

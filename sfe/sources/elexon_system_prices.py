@@ -34,7 +34,12 @@ class ElexonSystemPrices(Source):
     title: str = "Elexon system sell/buy prices (CSV, API or website encoding)"
     fields: tuple[Field, ...] = (
         Field("settlementDate", Kind.DATE, "GB settlement day (Europe/London local day)", nullable=False),
-        Field("settlementPeriod", Kind.INTEGER, "Settlement period 1..48 (46/50 on clock-change days)", nullable=False),
+        Field(
+            "settlementPeriod",
+            Kind.INTEGER,
+            "Settlement period 1..48 (46/50 on clock-change days)",
+            nullable=False,
+        ),
         Field("startTime", Kind.UTC_ISO, "Start of the period in UTC (Z)", nullable=False),
         Field("createdDateTime", Kind.UTC_ISO, "When Elexon produced this version; later supersedes earlier"),
         Field("systemSellPrice", Kind.DECIMAL, "System sell price", unit="GBP/MWh"),
@@ -66,11 +71,16 @@ class ElexonSystemPrices(Source):
             RowCheck(
                 "settlementPeriod",
                 "settlementPeriod is outside 1..periods in that settlement day (46/48/50)",
-                lambda: (pl.col("settlementPeriod") < 1) | (pl.col("settlementPeriod") > pl.col("periods_in_day")),
+                lambda: (
+                    (pl.col("settlementPeriod") < 1) | (pl.col("settlementPeriod") > pl.col("periods_in_day"))
+                ),
             ),
             RowCheck(
                 "startTime",
                 "startTime does not match settlementDate and settlementPeriod",
-                lambda: pl.col("startTime") != period_start_utc(pl.col("settlementDate"), pl.col("settlementPeriod")),
+                lambda: (
+                    pl.col("startTime")
+                    != period_start_utc(pl.col("settlementDate"), pl.col("settlementPeriod"))
+                ),
             ),
         ]

@@ -14,15 +14,46 @@ class NesoEacResults(Source):
     source_id: str = "neso_eac_results"
     title: str = "NESO EAC auction results summary (CSV)"
     fields: tuple[Field, ...] = (
-        Field("_id", Kind.INTEGER, "Row number in the publisher's file; restarts every financial year, not a key", required=False),
+        Field(
+            "_id",
+            Kind.INTEGER,
+            "Row number in the publisher's file; restarts every financial year, not a key",
+            required=False,
+        ),
         Field("auctionID", Kind.TEXT, "Auction identifier (not in date order)", nullable=False),
-        Field("auctionProduct", Kind.TEXT, "Product code: DCH/DCL/DMH/DML/DRH/DRL (EFA blocks), PBR/NBR/PQR/NQR/PSR (30 min)", nullable=False),
+        Field(
+            "auctionProduct",
+            Kind.TEXT,
+            "Product code: DCH/DCL/DMH/DML/DRH/DRL (EFA blocks), PBR/NBR/PQR/NQR/PSR (30 min)",
+            nullable=False,
+        ),
         Field("serviceType", Kind.TEXT, "Service family, e.g. Response, Reserve"),
-        Field("deliveryStart", Kind.UTC_NAIVE, "Start of the delivery window (naive timestamp meaning UTC)", nullable=False),
-        Field("deliveryEnd", Kind.UTC_NAIVE, "End of the delivery window, exclusive (naive, UTC)", nullable=False),
+        Field(
+            "deliveryStart",
+            Kind.UTC_NAIVE,
+            "Start of the delivery window (naive timestamp meaning UTC)",
+            nullable=False,
+        ),
+        Field(
+            "deliveryEnd",
+            Kind.UTC_NAIVE,
+            "End of the delivery window, exclusive (naive, UTC)",
+            nullable=False,
+        ),
         Field("clearedVolume", Kind.DECIMAL, "Volume cleared in the window", unit="MW", nullable=False),
-        Field("clearingPrice", Kind.DECIMAL, "Availability clearing price; may be negative", unit="GBP/MW/h", nullable=False),
-        Field("linkedServiceWindowID", Kind.INTEGER, "Linked service window (Slow Reserve only); blank or a float like 1.0", required=False),
+        Field(
+            "clearingPrice",
+            Kind.DECIMAL,
+            "Availability clearing price; may be negative",
+            unit="GBP/MW/h",
+            nullable=False,
+        ),
+        Field(
+            "linkedServiceWindowID",
+            Kind.INTEGER,
+            "Linked service window (Slow Reserve only); blank or a float like 1.0",
+            required=False,
+        ),
     )
     natural_key: tuple[str, ...] = ("auctionID", "auctionProduct", "deliveryStart")
     version_column: str | None = None  # a republished file replaces the earlier value
@@ -38,11 +69,17 @@ class NesoEacResults(Source):
 
     def row_checks(self) -> list[RowCheck]:
         return [
-            RowCheck("deliveryEnd", "deliveryEnd is not after deliveryStart",
-                     lambda: pl.col("interval_end_utc") <= pl.col("interval_start_utc")),
+            RowCheck(
+                "deliveryEnd",
+                "deliveryEnd is not after deliveryStart",
+                lambda: pl.col("interval_end_utc") <= pl.col("interval_start_utc"),
+            ),
             RowCheck("clearedVolume", "clearedVolume is negative", lambda: pl.col("clearedVolume") < 0),
-            RowCheck("deliveryEnd", "delivery window longer than 6 hours",
-                     lambda: (pl.col("interval_end_utc") - pl.col("interval_start_utc")) > pl.duration(hours=6)),
+            RowCheck(
+                "deliveryEnd",
+                "delivery window longer than 6 hours",
+                lambda: (pl.col("interval_end_utc") - pl.col("interval_start_utc")) > pl.duration(hours=6),
+            ),
         ]
 
     def dedupe_columns(self) -> tuple[str, ...]:

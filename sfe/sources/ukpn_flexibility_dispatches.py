@@ -15,10 +15,10 @@ def _standard_product_key() -> pl.Expr:
     to_product = taxonomy.value_mapping("ukpn_flexibility_dispatches", "product")
     to_standard = {row["product_id"]: row["standard_product"] for row in taxonomy.table("products")}
     mapping = {value: to_standard[product] for value, product in to_product.items()}
-    normalised = (
-        pl.col("product").str.to_lowercase().str.replace_all(r"[^0-9a-z]+", " ").str.strip_chars()
+    normalised = pl.col("product").str.to_lowercase().str.replace_all(r"[^0-9a-z]+", " ").str.strip_chars()
+    return normalised.replace_strict(
+        mapping, default=pl.lit("unmapped:") + normalised, return_dtype=pl.String
     )
-    return normalised.replace_strict(mapping, default=pl.lit("unmapped:") + normalised, return_dtype=pl.String)
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,24 @@ class UkpnFlexibilityDispatches(Source):
     source_id: str = "ukpn_flexibility_dispatches"
     title: str = "UK Power Networks flexibility dispatches (CSV)"
     fields: tuple[Field, ...] = (
-        Field("company_name", Kind.TEXT, "Flexibility service provider; casing varies between publications", nullable=False),
+        Field(
+            "company_name",
+            Kind.TEXT,
+            "Flexibility service provider; casing varies between publications",
+            nullable=False,
+        ),
         Field("fu_id", Kind.TEXT, "Flexible unit id (may contain spaces)", nullable=False),
         Field("zone", Kind.TEXT, "Flexibility zone"),
-        Field("product", Kind.TEXT, "Product as published (vocabulary varies; mapped through the taxonomy)", nullable=False),
+        Field(
+            "product",
+            Kind.TEXT,
+            "Product as published (vocabulary varies; mapped through the taxonomy)",
+            nullable=False,
+        ),
         Field("start_time_local", Kind.UTC_ISO, "Start, ISO 8601 local time with offset", nullable=False),
-        Field("end_time_local", Kind.UTC_ISO, "End (exclusive), ISO 8601 local time with offset", nullable=False),
+        Field(
+            "end_time_local", Kind.UTC_ISO, "End (exclusive), ISO 8601 local time with offset", nullable=False
+        ),
         Field("availability_mw_req", Kind.DECIMAL, "Availability requested; 0 = not applicable", unit="MW"),
         Field("utilisation_mw_req", Kind.DECIMAL, "Utilisation requested", unit="MW"),
         Field("availability_price", Kind.DECIMAL, "Availability price; 0 = not applicable", unit="GBP/MW/h"),
@@ -64,21 +76,45 @@ class UkpnFlexibilityDispatches(Source):
 
     def row_checks(self) -> list[RowCheck]:
         return [
-            RowCheck("end_time_local", "end_time_local is not after start_time_local",
-                     lambda: pl.col("interval_end_utc") <= pl.col("interval_start_utc")),
-            RowCheck("start_time_utc", "start_time_utc and start_time_local denote different instants",
-                     lambda: pl.col("start_time_utc").is_not_null()
-                     & (pl.col("start_time_utc") != pl.col("interval_start_utc"))),
-            RowCheck("end_time_utc", "end_time_utc and end_time_local denote different instants",
-                     lambda: pl.col("end_time_utc").is_not_null()
-                     & (pl.col("end_time_utc") != pl.col("interval_end_utc"))),
-            RowCheck("utilisation_mw_req", "negative volume",
-                     lambda: (pl.col("utilisation_mw_req") < 0) | (pl.col("availability_mw_req") < 0)),
+            RowCheck(
+                "end_time_local",
+                "end_time_local is not after start_time_local",
+                lambda: pl.col("interval_end_utc") <= pl.col("interval_start_utc"),
+            ),
+            RowCheck(
+                "start_time_utc",
+                "start_time_utc and start_time_local denote different instants",
+                lambda: (
+                    pl.col("start_time_utc").is_not_null()
+                    & (pl.col("start_time_utc") != pl.col("interval_start_utc"))
+                ),
+            ),
+            RowCheck(
+                "end_time_utc",
+                "end_time_utc and end_time_local denote different instants",
+                lambda: (
+                    pl.col("end_time_utc").is_not_null()
+                    & (pl.col("end_time_utc") != pl.col("interval_end_utc"))
+                ),
+            ),
+            RowCheck(
+                "utilisation_mw_req",
+                "negative volume",
+                lambda: (pl.col("utilisation_mw_req") < 0) | (pl.col("availability_mw_req") < 0),
+            ),
         ]
 
     def dedupe_columns(self) -> tuple[str, ...]:
         return (
-            "company_key", "fu_id", "standard_product_key", "interval_start_utc", "interval_end_utc",
-            "availability_mw_req", "utilisation_mw_req", "availability_price", "utilisation_price",
-            "availability_mwh_req", "utilisation_mwh_req",
+            "company_key",
+            "fu_id",
+            "standard_product_key",
+            "interval_start_utc",
+            "interval_end_utc",
+            "availability_mw_req",
+            "utilisation_mw_req",
+            "availability_price",
+            "utilisation_price",
+            "availability_mwh_req",
+            "utilisation_mwh_req",
         )

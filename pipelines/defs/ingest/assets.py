@@ -3,7 +3,6 @@
 from datetime import date
 
 import dagster as dg
-
 import polars as pl
 
 from sfe import ingest, quality
@@ -50,7 +49,8 @@ def _build_ingest_asset(source_id: str) -> dg.AssetsDefinition:
             context.log.warning(f"{source_id}: file {row['file_name']} quarantined: {row['reason']}")
         unbalanced = report.filter(~report["balanced"] & (report["status"] != "rejected"))
         written = [
-            lake().raw_dir(source_id) / f"date={p.partition_date.isoformat()}" / "data.parquet" for p in partitions
+            lake().raw_dir(source_id) / f"date={p.partition_date.isoformat()}" / "data.parquet"
+            for p in partitions
         ]
         suite = quality.validate(source_id, pl.read_parquet(written) if written else connector.empty_frame())
         quality.record(suite, [p.partition_date for p in partitions])
@@ -77,7 +77,7 @@ def _build_ingest_asset(source_id: str) -> dg.AssetsDefinition:
                 "files_rejected_new": int((new_report["status"] == "rejected").sum()),
                 "files_not_yet_balanced": unbalanced.height,
                 "new_file_report": dg.MetadataValue.md(ingest.markdown_table(new_report.drop("sha256"))),
-            }
+            },
         )
 
     return _ingest
