@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from sfe.sources import CONNECTORS, KNOWN_SOURCES
-from sfe.sources.base import INTERVAL_COLUMNS, LINEAGE_COLUMNS, PARTITION_COLUMN
+from sfe.sources.base import INTERVAL_COLUMNS, LINEAGE_COLUMNS, PARTITION_COLUMN, Kind
 
 UTC = pl.Datetime("us", "UTC")
 
@@ -32,11 +32,8 @@ def test_every_field_is_typed_and_documented(source_id):
     for f in src.fields:
         assert f.description, f"{source_id}.{f.name} has no description"
         assert schema[f.name] == f.dtype
-        if (
-            "price" in f.name.lower()
-            or "volume" in f.name.lower()
-            or f.name.endswith(("_mw_req", "_mwh_req"))
-        ):
+        quantity_name = any(w in f.name.lower() for w in ("price", "volume", "_mw", "_mwh", "_kwh", "_gbp"))
+        if quantity_name and f.kind is Kind.DECIMAL:
             assert f.unit, f"{source_id}.{f.name} carries a quantity but no unit"
     assert set(src.natural_key) <= set(schema)
     assert set(src.dedupe_columns()) <= set(schema)
