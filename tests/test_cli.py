@@ -85,3 +85,19 @@ def test_sources_lists_every_known_source():
     assert result.exit_code == 0
     for source_id in ("neso_eac_results", "meter_readings", "dno_flex_competitions"):
         assert source_id in result.output
+
+
+def test_backfill_rewrites_exactly_the_given_days(lake_paths):
+    runner = CliRunner()
+    source = FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv"
+    assert runner.invoke(main, ["ingest", str(source), "--source", "neso_eac_results"]).exit_code == 0
+    partition = lake_paths.raw_dir("neso_eac_results") / "date=2025-03-30" / "data.parquet"
+    other = lake_paths.raw_dir("neso_eac_results") / "date=2025-10-26" / "data.parquet"
+    partition.unlink()
+    other.unlink()
+    result = runner.invoke(
+        main, ["ingest", "--source", "neso_eac_results", "--from", "2025-03-30", "--to", "2025-03-30"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 daily partitions written" in result.output
+    assert partition.exists() and not other.exists()
