@@ -102,7 +102,9 @@ def _check_page(limit: int, offset: int) -> None:
 
 def _check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and start >= end:
-        raise ValueError(f"the range is empty: from ({start.isoformat()}) must be before to ({end.isoformat()})")
+        raise ValueError(
+            f"the range is empty: from ({start.isoformat()}) must be before to ({end.isoformat()})"
+        )
 
 
 def _table_exists(s: ReadSession, name: str) -> bool:
@@ -326,9 +328,10 @@ _AUCTION_TRENDS_SQL = """
 WITH base AS (
     SELECT a.product_id,
            CAST(timezone('Europe/London', a.delivery_start_utc) AS DATE) AS local_date,
-           a.cleared_volume_mw AS mw,
-           a.cleared_volume_mw * (epoch(a.delivery_end_utc) - epoch(a.delivery_start_utc)) / 3600.0 AS mwh,
-           a.clearing_price_gbp_per_mw_h AS price
+           CAST(a.cleared_volume_mw AS DOUBLE) AS mw,
+           CAST(a.cleared_volume_mw AS DOUBLE) * (epoch(a.delivery_end_utc) - epoch(a.delivery_start_utc)) / 3600.0
+               AS mwh,
+           CAST(a.clearing_price_gbp_per_mw_h AS DOUBLE) AS price
     FROM main.fct_auction_result AS a
     WHERE (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), a.product_id))
       AND (CAST($start AS TIMESTAMPTZ) IS NULL OR a.delivery_start_utc >= CAST($start AS TIMESTAMPTZ))
@@ -363,9 +366,9 @@ _DISPATCH_TRENDS_SQL = """
 WITH base AS (
     SELECT d.product_id,
            CAST(timezone('Europe/London', d.start_utc) AS DATE) AS local_date,
-           d.energy_mwh AS mwh,
-           d.utilisation_price_gbp_per_mwh AS price,
-           d.availability_price_gbp_per_mw_h AS availability_price
+           CAST(d.energy_mwh AS DOUBLE) AS mwh,
+           CAST(d.utilisation_price_gbp_per_mwh AS DOUBLE) AS price,
+           CAST(d.availability_price_gbp_per_mw_h AS DOUBLE) AS availability_price
     FROM main.fct_dispatch AS d
     WHERE (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), d.product_id))
       AND (CAST($start AS TIMESTAMPTZ) IS NULL OR d.start_utc >= CAST($start AS TIMESTAMPTZ))
@@ -404,7 +407,9 @@ def _trend_params(
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
     if date_from is not None and date_to is not None and date_from >= date_to:
-        raise ValueError(f"the date range is empty: date_from ({date_from}) must be before date_to ({date_to})")
+        raise ValueError(
+            f"the date range is empty: date_from ({date_from}) must be before date_to ({date_to})"
+        )
     return {
         "granularity": granularity,
         "product_ids": _product_list(product_ids),

@@ -231,9 +231,13 @@ _registry_lock = threading.Lock()
 _registry: dict[Path, ServingDB] = {}
 
 
-def get_db() -> ServingDB:
-    """The process-wide ServingDB for the lake that SFE_LAKE_DIR points at right now."""
-    path = lake().serving_db
+def get_db(path: Path | str | None = None) -> ServingDB:
+    """The process-wide ServingDB for ``path`` (default: the lake SFE_LAKE_DIR points at right now).
+
+    Always go through here: two ServingDBs on one file in one process would share DuckDB's cached
+    database instance, and one of them could not reconnect to a new publish while the other holds it.
+    """
+    path = Path(path).resolve() if path is not None else lake().serving_db
     db = _registry.get(path)
     if db is None:
         with _registry_lock:
