@@ -24,6 +24,7 @@ PAGES = [
     st.Page(
         DASHBOARDS_DIR / "pages" / "market_trends.py", title="Market trends", icon=":material/trending_up:"
     ),
+    st.Page(DASHBOARDS_DIR / "pages" / "data_ingestion.py", title="Data ingestion", icon=":material/input:"),
 ]
 
 st.navigation(PAGES).run()

@@ -32,6 +32,11 @@ __all__ = [
     "freshness",
     "not_built",
     "products",
+    "ingest_files",
+    "ingest_summary",
+    "quarantined_rows",
+    "quality_results",
+    "latest_build",
 ]
 
 
@@ -120,3 +125,46 @@ def not_built(exc: WarehouseNotBuilt) -> None:
         "without a restart.",
         icon=":material/construction:",
     )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _ingest_files(path: str, version: str) -> pl.DataFrame:
+    return queries.ingest_files(_serving_db(path))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _ingest_summary(path: str, version: str) -> pl.DataFrame:
+    return queries.ingest_summary(_serving_db(path))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _quarantined_rows(path: str, version: str, source_id: str | None) -> pl.DataFrame:
+    return queries.quarantined_rows(source_id, limit=5000, db=_serving_db(path))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _quality_results(path: str, version: str) -> pl.DataFrame:
+    return queries.quality_results(_serving_db(path))
+
+
+def ingest_files() -> pl.DataFrame:
+    return _ingest_files(*_key())
+
+
+def ingest_summary() -> pl.DataFrame:
+    return _ingest_summary(*_key())
+
+
+def quarantined_rows(source_id: str | None = None) -> pl.DataFrame:
+    return _quarantined_rows(*_key(), source_id)
+
+
+def quality_results() -> pl.DataFrame:
+    return _quality_results(*_key())
+
+
+def latest_build():
+    """The latest build attempt (may be newer than the publish being served, and may have failed)."""
+    from sfe import build_status
+
+    return build_status.read()

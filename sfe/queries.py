@@ -451,3 +451,62 @@ def dispatch_trends(
     """
     params = _trend_params(granularity, product_ids, date_from, date_to)
     return _db(db).query(_DISPATCH_TRENDS_SQL, params)
+
+
+# -- data ingestion (for data engineers) ---------------------------------------------------------
+_INGEST_FILE_COLUMNS = (
+    "source_id, file_name, status, reason, first_seen_at, rows_in, loaded, duplicates, superseded, "
+    "quarantined, balanced"
+)
+
+
+def ingest_files(db: ServingDB | None = None) -> pl.DataFrame:
+    """One row per landing file ever ingested: status, reason and the row-count identity."""
+    with _db(db).session() as s:
+        if not _table_exists(s, "meta_ingest_files"):
+            return pl.DataFrame()
+        return s.query(
+            f"SELECT {_INGEST_FILE_COLUMNS} FROM main.meta_ingest_files "  # noqa: S608 - constant column list
+            "ORDER BY source_id, first_seen_at, file_name"
+        )
+
+
+def ingest_summary(db: ServingDB | None = None) -> pl.DataFrame:
+    """Per source: files, rejected files, rows in / loaded / duplicates / superseded / quarantined."""
+    with _db(db).session() as s:
+        if not _table_exists(s, "meta_ingest_files"):
+            return pl.DataFrame()
+        return s.query(
+            "SELECT source_id, count(*) AS files, count(*) FILTER (WHERE status = 'rejected') AS files_rejected, "
+            "sum(rows_in) AS rows_in, sum(loaded) AS loaded, sum(duplicates) AS duplicates, "
+            "sum(superseded) AS superseded, sum(quarantined) AS quarantined, "
+            "bool_and(balanced OR status = 'rejected') AS all_balanced "
+            "FROM main.meta_ingest_files GROUP BY source_id ORDER BY source_id"
+        )
+
+
+def quarantined_rows(
+    source_id: str | None = None, limit: int = 1000, db: ServingDB | None = None
+) -> pl.DataFrame:
+    """Rows sent to quarantine, with file, row, field, value and reason (newest files first)."""
+    _check_page(limit, 0)
+    with _db(db).session() as s:
+        if not _table_exists(s, "meta_quarantined_rows"):
+            return pl.DataFrame()
+        return s.query(
+            "SELECT source_id, source_file, source_row, field, value, reason, record "
+            "FROM main.meta_quarantined_rows WHERE ($source_id IS NULL OR source_id = $source_id) "
+            "ORDER BY source_id, source_file, source_row LIMIT $limit",
+            {"source_id": source_id, "limit": limit},
+        )
+
+
+def quality_results(db: ServingDB | None = None) -> pl.DataFrame:
+    """The latest Great Expectations result per source and expectation."""
+    with _db(db).session() as s:
+        if not _table_exists(s, "meta_quality_results"):
+            return pl.DataFrame()
+        return s.query(
+            "SELECT source_id, validated_at, rows_validated, expectation, arguments, success, unexpected_count "
+            "FROM main.meta_quality_results ORDER BY source_id, success, expectation"
+        )

@@ -1,0 +1,77 @@
+"""The Data ingestion page on a warehouse published from real ingest records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sfe import build_status, ingest, publish
+from sfe.serving import reset_db_registry
+
+from .conftest import FIXTURES, land
+
+APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+PAGE = "pages/data_ingestion.py"
+
+
+@pytest.fixture
+def published_lake(lake_paths):
+    land(lake_paths, "neso_eac_results", FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv")
+    bad = lake_paths.landing_dir("ukpn_flexibility_dispatches")
+    bad.mkdir(parents=True)
+    (bad / "semicolons.csv").write_text("a;b\n1;2\n")
+    for source_id in ("neso_eac_results", "ukpn_flexibility_dispatches"):
+        ingest.scan_landing(source_id, lake_paths)
+        ingest.build_partitions(source_id, ingest.known_dates(source_id, lake_paths), lake_paths)
+    lake_paths.warehouse.mkdir(parents=True)
+    duckdb.connect(str(lake_paths.build_db)).close()  # an (empty) dbt build to publish
+    publish.publish(lake_paths)
+    yield lake_paths
+    reset_db_registry()
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_page_shows_counts_quarantine_and_downloads(published_lake):
+    at = _page()
+    assert at.title[0].value == "Data ingestion"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Files"] == "2" and metrics["Files quarantined"] == "1"
+    assert metrics["Rows in"] == "11" and metrics["Rows loaded"] == "8" and metrics["Rows quarantined"] == "3"
+    tables = [df.value for df in at.dataframe]
+    files = next(t for t in tables if "file_name" in t.columns)
+    rejected = files[files["status"] == "rejected"].iloc[0]
+    assert rejected["file_name"] == "semicolons.csv" and "delimiter" in rejected["reason"]
+    quarantined = next(t for t in tables if "field" in t.columns)
+    assert sorted(quarantined["source_row"].tolist()) == [8, 9, 11]
+    assert len(at.get("download_button")) >= 3
+    assert at.get("vega_lite_chart")
+
+
+def test_page_says_a_newer_load_failed(published_lake):
+    build_status.write(
+        build_status.BuildStatus(
+            status="failed",
+            started_at="2026-01-01T00:00:00+00:00",
+            finished_at="2026-01-01T00:05:00+00:00",
+            message="ingest of meter_readings failed: great_expectations",
+        ),
+        published_lake,
+    )
+    at = _page()
+    assert any("A newer load failed" in e.value for e in at.error)
+    # The last good publish is still shown.
+    assert {m.label for m in at.metric} >= {"Files", "Rows loaded"}
+
+
+def test_page_without_a_warehouse(lake_paths):
+    at = _page()
+    assert any("has not been built" in w.value for w in at.warning)
