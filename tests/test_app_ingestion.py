@@ -75,3 +75,23 @@ def test_page_says_a_newer_load_failed(published_lake):
 def test_page_without_a_warehouse(lake_paths):
     at = _page()
     assert any("has not been built" in w.value for w in at.warning)
+
+
+def test_home_and_api_health_report_a_failed_newer_load(published_lake):
+    from fastapi.testclient import TestClient
+
+    from sfe.api.app import app
+
+    build_status.write(
+        build_status.BuildStatus(
+            status="failed",
+            started_at="2026-01-01T00:00:00+00:00",
+            finished_at="2026-01-01T00:05:00+00:00",
+            message="dbt test failed",
+        ),
+        published_lake,
+    )
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert any("A newer load failed" in e.value for e in at.error)
+    health = TestClient(app).get("/v1/health").json()
+    assert health["status"] == "ok" and health["latest_build"]["status"] == "failed"

@@ -40,6 +40,14 @@ except data.WarehouseNotBuilt as exc:
     data.not_built(exc)
     st.stop()
 
+latest_build = data.latest_build()
+if latest_build and latest_build.status == "failed":
+    st.error(
+        f"A newer load failed at {latest_build.finished_at} UTC: the data below is the last good publish. "
+        "Details on the **Data ingestion** page.",
+        icon=":material/error:",
+    )
+
 if fresh.published_at is None:
     st.info("The warehouse has no publish record (meta_publish); it was not published by `sfe build`.")
 else:

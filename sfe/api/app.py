@@ -219,6 +219,15 @@ Offset = Annotated[int, Query(ge=0, description="Rows to skip (for paging).", ex
 Format = Annotated[Literal["json", "csv"], Query(description="Response format.", examples=["csv"])]
 
 
+def _latest_build() -> dict | None:
+    from dataclasses import asdict
+
+    from sfe import build_status
+
+    status = build_status.read()
+    return asdict(status) if status else None
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="SFE API",
@@ -294,6 +303,7 @@ def create_app() -> FastAPI:
             "publish_version": fresh.publish_version,
             "total_rows": fresh.total_rows,
             "sources": records(fresh.sources),
+            "latest_build": _latest_build(),
         }
         return Response(json.dumps(body), media_type="application/json")
 

@@ -43,6 +43,11 @@ class Health(BaseModel):
     publish_version: str = Field(description="Changes whenever a new publish replaces the warehouse.")
     total_rows: int = Field(description="Rows loaded over all sources.")
     sources: list[SourceRows]
+    latest_build: dict | None = Field(
+        default=None,
+        description="The latest build attempt (status running/succeeded/failed, times, message). A failed "
+        "build newer than the publish means the data served is the last good publish.",
+    )
 
 
 class HealthUnavailable(BaseModel):
