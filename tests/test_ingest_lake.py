@@ -108,3 +108,15 @@ def test_files_for_unknown_sources_are_quarantined_and_reported(lake_paths):
     assert len(list((lake_paths.quarantine / ingest.UNKNOWN_SOURCE / "files").iterdir())) == 2
     report = ingest.file_report(ingest.UNKNOWN_SOURCE, lake_paths)
     assert report.height == 2 and set(report["status"]) == {"rejected"}
+
+
+def test_repeated_header_column_is_named(lake_paths):
+    target = lake_paths.landing_dir("neso_eac_results")
+    target.mkdir(parents=True)
+    (target / "twice.csv").write_text(
+        "auctionID,auctionProduct,deliveryStart,deliveryEnd,clearedVolume,clearingPrice,clearingPrice\n"
+        "1,DCH,2025-01-01T23:00:00,2025-01-02T03:00:00,5,1.0,2.0\n"
+    )
+    ingest.scan_landing("neso_eac_results", lake_paths)
+    record = ingest.file_report("neso_eac_results", lake_paths).row(0, named=True)
+    assert record["status"] == "rejected" and "repeats column 'clearingPrice'" in record["reason"]

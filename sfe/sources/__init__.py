@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from sfe.sources.base import Source
+from sfe.sources.dno_flex_competitions import DnoFlexCompetitions
 from sfe.sources.elexon_boalf import ElexonBoalf
 from sfe.sources.elexon_system_prices import ElexonSystemPrices
+from sfe.sources.meter_readings import MeterReadings
 from sfe.sources.neso_eac_results import NesoEacResults
+from sfe.sources.neso_eac_unit_results import NesoEacUnitResults
+from sfe.sources.so_dispatch_instructions import SoDispatchInstructions
+from sfe.sources.so_settlement_statements import SoSettlementStatements
 from sfe.sources.ukpn_flexibility_dispatches import UkpnFlexibilityDispatches
 
 CONNECTORS: dict[str, Source] = {
     connector.source_id: connector
-    for connector in (NesoEacResults(), UkpnFlexibilityDispatches(), ElexonSystemPrices(), ElexonBoalf())
+    for connector in (
+        NesoEacResults(),
+        NesoEacUnitResults(),
+        UkpnFlexibilityDispatches(),
+        ElexonSystemPrices(),
+        ElexonBoalf(),
+        DnoFlexCompetitions(),
+        SoDispatchInstructions(),
+        SoSettlementStatements(),
+        MeterReadings(),
+    )
 }
 
 # Every source SFE knows the format of (../shared/sources/README.md). Sources without a connector

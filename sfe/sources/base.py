@@ -376,6 +376,13 @@ def read_csv_text(path: Path) -> pl.DataFrame:
         raise FileRejected("the file contains NUL bytes: it is binary, not CSV")
     header_line = text.split("\n", 1)[0]
     header = next(csv.reader([header_line]))
+    seen: set[str] = set()
+    for column in header:
+        key = column.strip().lower()
+        if key and key in seen:
+            # Polars would rename the second copy silently (…_duplicated_0); say so instead.
+            raise FileRejected(f"the header repeats column {column.strip()!r}")
+        seen.add(key)
     _reject_ragged_lines(text, len(header))
     try:
         return pl.read_csv(io.StringIO(text), infer_schema=False, has_header=True)
