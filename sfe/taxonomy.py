@@ -14,6 +14,8 @@ from pathlib import Path
 from sfe.config import TAXONOMY_DIR
 
 TABLES = (
+    "operators",
+    "mpan_distributors",
     "markets",
     "standard_products",
     "products",
@@ -76,6 +78,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "size_bands": ("size_band", "size_band_name", "min_mw", "max_mw"),
     "dno_areas": ("gsp_group", "dno_area", "dno_area_name", "operator_id", "market_id"),
     "source_value_mappings": ("source_id", "field", "source_value", "target_kind", "target_value"),
+    "operators": ("operator_id", "operator_name", "default_market_id", "asset_ref_type", "role"),
+    "mpan_distributors": ("distributor_id", "gsp_group", "distributor_name"),
 }
 KEYS = {
     "markets": "market_id",
@@ -84,6 +88,8 @@ KEYS = {
     "asset_types": "asset_type",
     "size_bands": "size_band",
     "dno_areas": "gsp_group",
+    "operators": "operator_id",
+    "mpan_distributors": "distributor_id",
 }
 MARKET_KINDS = {
     "ancillary_services",
@@ -95,6 +101,9 @@ MARKET_KINDS = {
 }
 DIRECTIONS = {"up", "down", "both"}
 TARGET_KINDS = {"product_id": "products", "asset_type": "asset_types"}
+# Kinds of id an operator knows units by (the asset crosswalk's namespaces).
+ASSET_REF_TYPES = {"eac_unit_name", "ukpn_fu_id", "competition_asset_ref", "bm_unit", "mpan"}
+OPERATOR_ROLES = {"system_operator", "settlement_body", "platform"}
 
 
 def validate(directory: Path = TAXONOMY_DIR) -> list[str]:
@@ -146,6 +155,32 @@ def validate(directory: Path = TAXONOMY_DIR) -> list[str]:
     for i, row in enumerate(tables["dno_areas"], start=2):
         if row["market_id"] not in ids("markets"):
             problems.append(f"dno_areas.csv:{i}: unknown market_id {row['market_id']!r}")
+    market_operator = {row["market_id"]: row["operator_id"] for row in tables["markets"]}
+    for i, row in enumerate(tables["operators"], start=2):
+        market = row["default_market_id"]
+        if market not in market_operator:
+            problems.append(f"operators.csv:{i}: unknown default_market_id {market!r}")
+        elif market_operator[market] != row["operator_id"]:
+            problems.append(
+                f"operators.csv:{i}: default_market_id {market!r} is operated by {market_operator[market]!r}, "
+                f"not {row['operator_id']!r}"
+            )
+        if row["asset_ref_type"] not in ASSET_REF_TYPES:
+            problems.append(
+                f"operators.csv:{i}: asset_ref_type {row['asset_ref_type']!r} not one of {sorted(ASSET_REF_TYPES)}"
+            )
+        if row["role"] not in OPERATOR_ROLES:
+            problems.append(f"operators.csv:{i}: role {row['role']!r} not one of {sorted(OPERATOR_ROLES)}")
+    for i, row in enumerate(tables["markets"], start=2):
+        if row["operator_id"] not in ids("operators"):
+            problems.append(f"markets.csv:{i}: operator_id {row['operator_id']!r} is not in operators.csv")
+    for i, row in enumerate(tables["mpan_distributors"], start=2):
+        if not re.fullmatch(r"\d{2}", row["distributor_id"]):
+            problems.append(
+                f"mpan_distributors.csv:{i}: distributor_id {row['distributor_id']!r} is not two digits"
+            )
+        if row["gsp_group"] not in ids("dno_areas"):
+            problems.append(f"mpan_distributors.csv:{i}: unknown gsp_group {row['gsp_group']!r}")
     bands = []
     for i, row in enumerate(tables["size_bands"], start=2):
         try:

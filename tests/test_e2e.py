@@ -72,7 +72,8 @@ def test_marts_trace_back_to_generated_files(demo):
     paths, result, manifest = demo
     ukpn = _manifest_files(manifest, "ukpn_flexibility_dispatches")
     expected_dispatches = sum(f["rows"] - f.get("exact_duplicates", 0) for f in ukpn)
-    assert _query(paths, "select count(*) from fct_dispatch")[0][0] == expected_dispatches
+    ukpn_dispatches = "select count(*) from fct_dispatch where source_id = 'ukpn_flexibility_dispatches'"
+    assert _query(paths, ukpn_dispatches)[0][0] == expected_dispatches
     eac = sum(f["rows"] for f in _manifest_files(manifest, "neso_eac_results"))
     assert _query(paths, "select count(*) from fct_auction_result")[0][0] == eac
     assert (
@@ -88,7 +89,7 @@ def test_marts_trace_back_to_generated_files(demo):
         "left join dim_market m on m.market_id = d.market_id where p.product_id is null or m.market_id is null",
     )
     assert orphans[0][0] == 0
-    assert result.table_rows["fct_dispatch"] == expected_dispatches
+    assert result.table_rows["fct_dispatch"] == _query(paths, "select count(*) from fct_dispatch")[0][0]
     rows = dict(_query(paths, "select source_id, rows_loaded from meta_source_rows"))
     assert rows["ukpn_flexibility_dispatches"] == expected_dispatches
     assert _query(paths, "select count(*) from meta_publish")[0][0] == 1

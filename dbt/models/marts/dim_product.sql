@@ -6,13 +6,15 @@ standard_products as (
     select * from {{ ref('standard_products') }}
 ),
 
+-- Spellings that normalise alike share one placeholder: name it by the first spelling.
 unmapped_products as (
-    select distinct
+    select
         product_id,
-        market_id,
-        source_value as product_name
+        min(market_id) as market_id,
+        min(source_value) as product_name
     from {{ ref('int_source_products_mapped') }}
     where not is_mapped
+    group by product_id
 ),
 
 products as (

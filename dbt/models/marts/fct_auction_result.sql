@@ -4,7 +4,7 @@ with results as (
 
 products as (
     select * from {{ ref('int_source_products_mapped') }}
-    where source_id = 'neso_eac_results'
+    where source_id = 'neso_eac_results' and field = 'auctionProduct'
 )
 
 select

@@ -1,51 +1,141 @@
-with dispatches as (
+-- Dispatches from every source: UKPN's published flexibility dispatches, and the dispatch
+-- instructions SOs send (NESO reserve utilisation, DNO competition contracts) that are in force
+-- (latest issued_at) and not cancelled. dispatch_id is unique across sources: a content hash for UKPN
+-- rows (a re-released row keeps its id), the SO's instruction_id for instructions.
+with ukpn as (
     select * from {{ ref('stg_ukpn_flexibility_dispatches__dispatches') }}
+),
+
+instructions as (
+    select * from {{ ref('stg_so_dispatch_instructions__instructions') }}
+    where status = 'instructed'
 ),
 
 products as (
     select * from {{ ref('int_source_products_mapped') }}
-    where source_id = 'ukpn_flexibility_dispatches'
+),
+
+operators as (
+    select operator_id, asset_ref_type from {{ ref('operators') }}
+),
+
+competitions as (
+    select competition_id, flex_zone from {{ ref('stg_dno_flex_competitions__competitions') }}
+),
+
+crosswalk as (
+    select identity_key, asset_id from {{ ref('int_asset_crosswalk') }}
+),
+
+ukpn_dispatches as (
+    select
+        -- Identity of a dispatch = its normalised content, so a re-released row keeps its id.
+        {{ dbt.hash(dbt.concat([
+            "'ukpn_flexibility_dispatches|'", "lower(ukpn.company_name)", "'|'", "ukpn.flexible_unit_id",
+            "'|'", "ukpn.standard_product_key", "'|'", "cast(ukpn.start_utc as varchar)",
+            "'|'", "cast(ukpn.end_utc as varchar)",
+            "'|'", "coalesce(cast(ukpn.availability_mw as varchar), '')",
+            "'|'", "coalesce(cast(ukpn.utilisation_mw as varchar), '')",
+            "'|'", "coalesce(cast(ukpn.availability_price_gbp_per_mw_h as varchar), '')",
+            "'|'", "coalesce(cast(ukpn.utilisation_price_gbp_per_mwh as varchar), '')",
+            "'|'", "coalesce(cast(ukpn.availability_mwh as varchar), '')",
+            "'|'", "coalesce(cast(ukpn.utilisation_mwh as varchar), '')"
+        ])) }} as dispatch_id,
+        products.market_id,
+        products.product_id,
+        {{ participant_id('ukpn.company_name') }} as participant_id,
+        crosswalk.asset_id,
+        ukpn.flexible_unit_id as source_asset_ref,
+        ukpn.start_utc,
+        ukpn.end_utc,
+        ukpn.utilisation_mw as power_mw,
+        ukpn.utilisation_mwh as energy_mwh,
+        ukpn.utilisation_price_gbp_per_mwh,
+        ukpn.availability_price_gbp_per_mw_h,
+        case
+            when ukpn.dispatch_type in ('demand_turn_down', 'generation_turn_up') then 'up'
+            when ukpn.dispatch_type in ('demand_turn_up', 'generation_turn_down') then 'down'
+        end as direction,
+        ukpn.dispatch_method as instruction_source,
+        'ukpn_flexibility_dispatches' as source_id,
+        ukpn.company_name as participant_name,
+        ukpn.flex_zone,
+        ukpn.availability_mw,
+        ukpn.availability_mwh,
+        ukpn.technology_source_value,
+        ukpn.dispatch_type,
+        ukpn.duration_h,
+        'ukpn' as operator_id,
+        cast(null as varchar) as contract_ref,
+        cast(null as varchar) as competition_id,
+        cast(null as timestamp with time zone) as issued_at_utc,
+        cast(null as varchar) as reason_code,
+        cast(null as varchar) as rationale,
+        cast(null as integer) as merit_order_rank,
+        cast(null as integer) as cheaper_offers_skipped,
+        ukpn.source_file,
+        ukpn.source_row
+    from ukpn
+    inner join products
+        on products.source_id = 'ukpn_flexibility_dispatches'
+        and products.field = 'product'
+        and products.operator_id = 'ukpn'
+        and coalesce(ukpn.product_source_value, '') = products.source_value
+    left join crosswalk
+        on crosswalk.identity_key
+        = {{ asset_identity_key("'ukpn_fu_id'", "'ukpn'", 'ukpn.flexible_unit_id') }}
+),
+
+so_dispatches as (
+    select
+        i.instruction_id as dispatch_id,
+        products.market_id,
+        products.product_id,
+        {{ participant_id('i.participant_name') }} as participant_id,
+        crosswalk.asset_id,
+        i.asset_ref as source_asset_ref,
+        i.start_utc,
+        i.end_utc,
+        i.setpoint_mw as power_mw,
+        i.setpoint_mw * {{ dbt.datediff('i.start_utc', 'i.end_utc', 'second') }} / 3600.0 as energy_mwh,
+        i.utilisation_price_gbp_per_mwh,
+        cast(null as double) as availability_price_gbp_per_mw_h,
+        i.direction,
+        i.operator_id as instruction_source,
+        'so_dispatch_instructions' as source_id,
+        i.participant_name,
+        competitions.flex_zone,
+        cast(null as double) as availability_mw,
+        cast(null as double) as availability_mwh,
+        cast(null as varchar) as technology_source_value,
+        cast(null as varchar) as dispatch_type,
+        {{ dbt.datediff('i.start_utc', 'i.end_utc', 'second') }} / 3600.0 as duration_h,
+        i.operator_id,
+        i.contract_ref,
+        i.competition_id,
+        i.issued_at_utc,
+        i.reason_code,
+        i.rationale,
+        i.merit_order_rank,
+        i.cheaper_offers_skipped,
+        i.source_file,
+        i.source_row
+    from instructions as i
+    inner join products
+        on products.source_id = 'so_dispatch_instructions'
+        and products.field = 'product'
+        and i.operator_id = products.operator_id
+        and coalesce(i.product_source_value, '') = products.source_value
+    left join operators
+        on i.operator_id = operators.operator_id
+    left join competitions
+        on i.competition_id = competitions.competition_id
+    left join crosswalk
+        on crosswalk.identity_key = {{ asset_identity_key(
+            'operators.asset_ref_type', ref_namespace('operators.asset_ref_type', 'i.operator_id'), 'i.asset_ref'
+        ) }}
 )
 
-select
-    -- Identity of a dispatch = its normalised content, so a re-released row keeps its id.
-    {{ dbt.hash(dbt.concat([
-        "'ukpn_flexibility_dispatches|'", "lower(dispatches.company_name)", "'|'", "dispatches.flexible_unit_id",
-        "'|'", "dispatches.standard_product_key", "'|'", "cast(dispatches.start_utc as varchar)",
-        "'|'", "cast(dispatches.end_utc as varchar)",
-        "'|'", "coalesce(cast(dispatches.availability_mw as varchar), '')",
-        "'|'", "coalesce(cast(dispatches.utilisation_mw as varchar), '')",
-        "'|'", "coalesce(cast(dispatches.availability_price_gbp_per_mw_h as varchar), '')",
-        "'|'", "coalesce(cast(dispatches.utilisation_price_gbp_per_mwh as varchar), '')",
-        "'|'", "coalesce(cast(dispatches.availability_mwh as varchar), '')",
-        "'|'", "coalesce(cast(dispatches.utilisation_mwh as varchar), '')"
-    ])) }} as dispatch_id,
-    products.market_id,
-    products.product_id,
-    {{ slugify('dispatches.company_name') }} as participant_id,
-    cast(null as varchar) as asset_id,
-    dispatches.flexible_unit_id as source_asset_ref,
-    dispatches.start_utc,
-    dispatches.end_utc,
-    dispatches.utilisation_mw as power_mw,
-    dispatches.utilisation_mwh as energy_mwh,
-    dispatches.utilisation_price_gbp_per_mwh,
-    dispatches.availability_price_gbp_per_mw_h,
-    case
-        when dispatches.dispatch_type in ('demand_turn_down', 'generation_turn_up') then 'up'
-        when dispatches.dispatch_type in ('demand_turn_up', 'generation_turn_down') then 'down'
-    end as direction,
-    dispatches.dispatch_method as instruction_source,
-    'ukpn_flexibility_dispatches' as source_id,
-    dispatches.company_name as participant_name,
-    dispatches.flex_zone,
-    dispatches.availability_mw,
-    dispatches.availability_mwh,
-    dispatches.technology_source_value,
-    dispatches.dispatch_type,
-    dispatches.duration_h,
-    dispatches.source_file,
-    dispatches.source_row
-from dispatches
-inner join products
-    on dispatches.product_source_value = products.source_value
+select * from ukpn_dispatches
+union all
+select * from so_dispatches
