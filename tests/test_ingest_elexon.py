@@ -62,19 +62,24 @@ def test_system_prices_both_encodings_clock_changes_and_supersede(lake_paths):
 
 def test_boalf_sample_and_fixture(lake_paths):
     land(lake_paths, "elexon_boalf", sample("elexon_boalf.head.csv"))
-    land(lake_paths, "elexon_boalf", FIXTURES / "elexon_boalf" / "boalf_2025-10-25_newest_first.csv")
+    land(lake_paths, "elexon_boalf", FIXTURES / "elexon_boalf" / "boalf_clock_changes_newest_first.csv")
     report = _ingest(lake_paths, "elexon_boalf")
     fixture = report.filter(pl.col("file_name").str.starts_with("boalf_")).row(0, named=True)
-    assert (fixture["rows_in"], fixture["loaded"], fixture["duplicates"], fixture["rows_quarantined"]) == (
-        8,
-        5,
-        1,
-        2,
-    )
+    counts = (fixture["rows_in"], fixture["loaded"], fixture["duplicates"], fixture["rows_quarantined"])
+    assert counts == (9, 6, 1, 2)
     assert report["balanced"].all()
     raw = _raw(lake_paths, "elexon_boalf")
     crossing = raw.filter((pl.col("settlementPeriodFrom") == 48) & (pl.col("settlementPeriodTo") == 1))
     assert crossing.height == 2  # one from the real sample, one from the fixture
     assert raw.filter(pl.col("levelFrom") < 0).height > 0  # negative = import, kept as is
+    # Spring clock change: period 46 is the last of the 46-period day and starts 22:30 UTC.
+    spring = raw.filter(pl.col("settlementDate") == date(2025, 3, 30)).row(0, named=True)
+    assert spring["settlementPeriodFrom"] == 46
+    assert spring["interval_start_utc"] == datetime(2025, 3, 30, 22, 30, tzinfo=UTC)
+    # Autumn: period 1 of 26 October starts 23:00 UTC on the 25th (midnight BST).
+    autumn = raw.filter(
+        (pl.col("settlementDate") == date(2025, 10, 26)) & (pl.col("settlementPeriodFrom") == 1)
+    )
+    assert autumn["interval_start_utc"].min() == datetime(2025, 10, 25, 23, tzinfo=UTC)
     q = pl.read_parquet(lake_paths.quarantine / "elexon_boalf" / "rows" / "*.parquet").sort("source_row")
     assert q.select("source_row", "field").rows() == [(7, "timeTo"), (8, "levelFrom")]
