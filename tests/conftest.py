@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 from sfe.config import LakePaths
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+# The real excerpts live beside the project in ../shared/samples (never copied into it).
+SAMPLE_DIRS = [
+    Path(os.environ["SFE_SAMPLES_DIR"]) if os.environ.get("SFE_SAMPLES_DIR") else None,
+    Path(__file__).resolve().parents[2] / "shared" / "samples",
+    Path("/work/shared/samples"),
+]
+SAMPLES = next((d for d in SAMPLE_DIRS if d and d.is_dir()), SAMPLE_DIRS[1])
 
 
 @pytest.fixture
