@@ -45,3 +45,12 @@ def sample(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"real sample {path} not available")
     return path
+
+
+def ingest_and_report(paths: LakePaths, source_id: str):
+    """Parse what landing/<source_id>/ holds, write every partition it touches, return the file report."""
+    from sfe import ingest
+
+    ingest.scan_landing(source_id, paths)
+    ingest.build_partitions(source_id, ingest.known_dates(source_id, paths), paths)
+    return ingest.file_report(source_id, paths).sort("file_name")

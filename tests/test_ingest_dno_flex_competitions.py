@@ -9,12 +9,11 @@ import polars as pl
 import pytest
 from openpyxl import Workbook
 
-from sfe import ingest
 from sfe.config import LakePaths
 from sfe.generate import generate
 from sfe.sources.dno_flex_competitions import SHEET_COLUMNS
 
-from .conftest import land
+from .conftest import ingest_and_report, land
 
 SOURCE = "dno_flex_competitions"
 
@@ -121,9 +120,7 @@ def _update_workbook(folder: Path) -> Path:
 
 
 def _ingest(paths) -> pl.DataFrame:
-    ingest.scan_landing(SOURCE, paths)
-    ingest.build_partitions(SOURCE, ingest.known_dates(SOURCE, paths), paths)
-    return ingest.file_report(SOURCE, paths).sort("file_name")
+    return ingest_and_report(paths, SOURCE)
 
 
 def _raw(paths) -> pl.DataFrame:

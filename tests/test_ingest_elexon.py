@@ -4,15 +4,11 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from sfe import ingest
-
-from .conftest import FIXTURES, land, sample
+from .conftest import FIXTURES, ingest_and_report, land, sample
 
 
 def _ingest(paths, source_id) -> pl.DataFrame:
-    ingest.scan_landing(source_id, paths)
-    ingest.build_partitions(source_id, ingest.known_dates(source_id, paths), paths)
-    return ingest.file_report(source_id, paths).sort("file_name")
+    return ingest_and_report(paths, source_id)
 
 
 def _raw(paths, source_id) -> pl.DataFrame:

@@ -7,7 +7,7 @@ import polars as pl
 from sfe import ingest
 from sfe.sources import connector
 
-from .conftest import FIXTURES, land, sample
+from .conftest import FIXTURES, ingest_and_report, land, sample
 
 SOURCE = "neso_eac_results"
 
@@ -19,9 +19,7 @@ def _raw(paths) -> pl.DataFrame:
 
 
 def _ingest(paths) -> pl.DataFrame:
-    ingest.scan_landing(SOURCE, paths)
-    ingest.build_partitions(SOURCE, ingest.known_dates(SOURCE, paths))
-    return ingest.file_report(SOURCE, paths).sort("file_name")
+    return ingest_and_report(paths, SOURCE)
 
 
 def test_real_sample_passes_unchanged_in_meaning(lake_paths):

@@ -10,15 +10,13 @@ from sfe.config import LakePaths
 from sfe.generate import generate
 from sfe.sources import connector
 
-from .conftest import FIXTURES, land
+from .conftest import FIXTURES, ingest_and_report, land
 
 SOURCE = "neso_eac_unit_results"
 
 
 def _ingest(paths) -> pl.DataFrame:
-    ingest.scan_landing(SOURCE, paths)
-    ingest.build_partitions(SOURCE, ingest.known_dates(SOURCE, paths), paths)
-    return ingest.file_report(SOURCE, paths).sort("file_name")
+    return ingest_and_report(paths, SOURCE)
 
 
 def _raw(paths) -> pl.DataFrame:

@@ -6,19 +6,17 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
-from sfe import ingest, quality
+from sfe import quality
 from sfe.config import LakePaths
 from sfe.generate import generate
 
-from .conftest import FIXTURES, land
+from .conftest import FIXTURES, ingest_and_report, land
 
 SOURCE = "so_dispatch_instructions"
 
 
 def _ingest(paths) -> pl.DataFrame:
-    ingest.scan_landing(SOURCE, paths)
-    ingest.build_partitions(SOURCE, ingest.known_dates(SOURCE, paths), paths)
-    return ingest.file_report(SOURCE, paths).sort("file_name")
+    return ingest_and_report(paths, SOURCE)
 
 
 def _raw(paths) -> pl.DataFrame:

@@ -4,17 +4,13 @@ from datetime import UTC, datetime, time
 
 import polars as pl
 
-from sfe import ingest
-
-from .conftest import FIXTURES, land, sample
+from .conftest import FIXTURES, ingest_and_report, land, sample
 
 SOURCE = "ukpn_flexibility_dispatches"
 
 
 def _ingest(paths) -> pl.DataFrame:
-    ingest.scan_landing(SOURCE, paths)
-    ingest.build_partitions(SOURCE, ingest.known_dates(SOURCE, paths))
-    return ingest.file_report(SOURCE, paths).sort("file_name")
+    return ingest_and_report(paths, SOURCE)
 
 
 def _raw(paths) -> pl.DataFrame:
