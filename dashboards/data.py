@@ -37,6 +37,7 @@ __all__ = [
     "quarantined_rows",
     "quality_results",
     "latest_build",
+    "unmapped_source_values",
 ]
 
 
@@ -168,3 +169,12 @@ def latest_build():
     from sfe import build_status
 
     return build_status.read()
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _unmapped(path: str, version: str) -> pl.DataFrame:
+    return queries.unmapped_source_values(_serving_db(path))
+
+
+def unmapped_source_values() -> pl.DataFrame:
+    return _unmapped(*_key())

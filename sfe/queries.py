@@ -510,3 +510,18 @@ def quality_results(db: ServingDB | None = None) -> pl.DataFrame:
             "SELECT source_id, validated_at, rows_validated, expectation, arguments, success, unexpected_count "
             "FROM main.meta_quality_results ORDER BY source_id, success, expectation"
         )
+
+
+def unmapped_source_values(db: ServingDB | None = None) -> pl.DataFrame:
+    """Source vocabulary the taxonomy does not map yet: kept under placeholder products, never dropped."""
+    with _db(db).session() as s:
+        exists = s.scalar(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'intermediate' AND table_name = 'int_source_products_mapped'"
+        )
+        if not exists:
+            return pl.DataFrame()
+        return s.query(
+            "SELECT source_id, field, market_id, source_value, product_id AS placeholder_product_id, row_count "
+            "FROM intermediate.int_source_products_mapped WHERE NOT is_mapped ORDER BY row_count DESC, source_value"
+        )

@@ -95,3 +95,19 @@ def test_home_and_api_health_report_a_failed_newer_load(published_lake):
     assert any("A newer load failed" in e.value for e in at.error)
     health = TestClient(app).get("/v1/health").json()
     assert health["status"] == "ok" and health["latest_build"]["status"] == "failed"
+
+
+def test_unmapped_source_values_are_listed(published_lake):
+    con = duckdb.connect(str(published_lake.build_db))
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute(
+        "CREATE TABLE intermediate.int_source_products_mapped AS SELECT 'ukpn_flexibility_dispatches' AS source_id, "
+        "'product' AS field, 'ukpn_flex' AS market_id, 'Flex Boost' AS source_value, 'flex boost' AS value_key, "
+        "7 AS row_count, 'ukpn_flex__unmapped__flex_boost' AS product_id, false AS is_mapped"
+    )
+    con.close()
+    publish.publish(published_lake)
+    at = _page()
+    assert any("have no mapping yet" in w.value for w in at.warning)
+    table = next(df.value for df in at.dataframe if "placeholder_product_id" in df.value.columns)
+    assert table["source_value"].tolist() == ["Flex Boost"] and table["row_count"].tolist() == [7]

@@ -111,6 +111,20 @@ else:
         "Download CSV", data.csv_bytes(rows), "sfe_quarantined_rows.csv", "text/csv", key="dl_quarantine"
     )
 
+st.subheader("Unmapped source values")
+unmapped = data.unmapped_source_values()
+if unmapped.is_empty():
+    st.success("Every product value in the sources maps to a product of the taxonomy.")
+else:
+    st.warning(
+        f"{unmapped.height} source value(s) have no mapping yet. Their rows are kept under a placeholder "
+        "product (standard product 'unmapped'); add a row to taxonomy/source_value_mappings.csv and rebuild."
+    )
+    st.dataframe(unmapped, hide_index=True)
+    st.download_button(
+        "Download CSV", data.csv_bytes(unmapped), "sfe_unmapped_values.csv", "text/csv", key="dl_unmapped"
+    )
+
 st.subheader("Data quality (Great Expectations)")
 quality = data.quality_results()
 if quality.is_empty():
