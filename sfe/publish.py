@@ -117,6 +117,23 @@ def _publish_ingest_records(con: duckdb.DuckDBPyConnection, paths: LakePaths) ->
             con.unregister("incoming")
 
 
+EXPORT_PREFIXES = ("dim_", "fct_", "mart_", "bridge_")
+
+
+def _export_parquet(con: duckdb.DuckDBPyConnection, paths: LakePaths, tables: list[str]) -> None:
+    """lake/exports/<table>.parquet for every contract table and mart, for Polars, pandas, Spark."""
+    paths.exports.mkdir(parents=True, exist_ok=True)
+    for name in tables:
+        target = paths.exports / f"{name}.parquet"
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        # Table names come from the catalog and the path is ours; COPY takes no parameters.
+        con.execute(f"COPY main.\"{name}\" TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")  # noqa: S608
+        os.replace(tmp, target)
+    for stale in paths.exports.glob("*.parquet"):
+        if stale.stem not in tables:
+            stale.unlink()
+
+
 def publish(paths: LakePaths | None = None, build_started_at: datetime | None = None) -> PublishInfo:
     paths = paths or lake()
     if not paths.build_db.exists():
@@ -151,6 +168,7 @@ def publish(paths: LakePaths | None = None, build_started_at: datetime | None = 
             name: con.execute(f'SELECT count(*) FROM main."{name}"').fetchone()[0]  # noqa: S608 - names from the catalog
             for (name,) in tables
         }
+        _export_parquet(con, paths, [name for (name,) in tables if name.startswith(EXPORT_PREFIXES)])
         con.execute("CHECKPOINT")
     finally:
         con.close()
