@@ -117,6 +117,18 @@ def _publish_ingest_records(con: duckdb.DuckDBPyConnection, paths: LakePaths) ->
             con.unregister("incoming")
 
 
+def _publish_docs(paths: LakePaths) -> None:
+    """Swap in the data dictionary (dbt docs) staged by this build, if it produced one."""
+    staged, live = paths.warehouse / "dbt_docs_build", paths.warehouse / "dbt_docs"
+    if not staged.is_dir():
+        return
+    old = paths.warehouse / f".dbt_docs.{os.getpid()}.old"
+    if live.exists():
+        os.replace(live, old)
+    os.replace(staged, live)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 EXPORT_PREFIXES = ("dim_", "fct_", "mart_", "bridge_")
 
 
@@ -177,6 +189,7 @@ def publish(paths: LakePaths | None = None, build_started_at: datetime | None = 
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, paths.serving_db)
+    _publish_docs(paths)
     return PublishInfo(
         path=paths.serving_db,
         published_at=published_at,

@@ -52,6 +52,8 @@ def _manifest_files(manifest, source_id):
 def test_every_row_of_every_generated_file_is_accounted_for(demo):
     paths, result, manifest = demo
     assert result.published and paths.serving_db.exists()
+    assert (paths.warehouse / "dbt_docs" / "index.html").exists()  # the data dictionary
+    assert (paths.exports / "fct_dispatch.parquet").exists()
     for source_id in CONNECTORS:
         files = _manifest_files(manifest, source_id)
         report = ingest.file_report(source_id, paths)

@@ -45,3 +45,24 @@ def test_publish_exports_contract_tables_as_parquet(lake_paths):
 def test_publish_without_a_build_says_so(lake_paths):
     with pytest.raises(FileNotFoundError, match="nothing to publish"):
         publish.publish(lake_paths)
+
+
+def test_data_dictionary_is_published_and_served(lake_paths):
+    from fastapi.testclient import TestClient
+
+    from sfe.api.app import app
+
+    client = TestClient(app)
+    assert client.get("/dbt-docs/").status_code == 404  # nothing published yet
+    staged = lake_paths.warehouse / "dbt_docs_build"
+    staged.mkdir(parents=True)
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        (staged / name).write_text(f"<!-- {name} -->")
+    _build(lake_paths, "CREATE TABLE fct_example AS SELECT 1 AS id")
+    publish.publish(lake_paths)
+    assert not staged.exists() and (lake_paths.warehouse / "dbt_docs" / "index.html").exists()
+    page = client.get("/dbt-docs/")
+    assert page.status_code == 200 and "index.html" in page.text
+    assert client.get("/dbt-docs/catalog.json").status_code == 200
+    assert client.get("/dbt-docs/secrets.txt").status_code == 404
+    assert client.get("/dbt-docs/..%2Fsfe.duckdb").status_code == 404

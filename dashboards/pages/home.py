@@ -32,6 +32,11 @@ st.markdown(
     "happen here: SFE ingests what happened elsewhere and makes it usable. Start with "
     "**Market trends** in the menu."
 )
+st.caption(
+    "For analysts: the data dictionary of every table and column is at the API's `/dbt-docs/` "
+    "(http://localhost:8000/dbt-docs/ with `make run`), Parquet exports in `lake/exports/`, and "
+    "worked queries in docs/analysts.md."
+)
 
 st.header("Data freshness")
 try:

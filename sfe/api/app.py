@@ -16,13 +16,16 @@ import duckdb
 import polars as pl
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sfe
 from sfe import csv_safe, queries
 from sfe.api import schemas
+from sfe.config import lake
 from sfe.serving import ServingDB, WarehouseNotBuilt, get_db
+
+DBT_DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +284,31 @@ def create_app() -> FastAPI:
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
+
+    @app.get("/dbt-docs", include_in_schema=False)
+    def dbt_docs_root() -> RedirectResponse:
+        return RedirectResponse("/dbt-docs/")
+
+    @app.get(
+        "/dbt-docs/{name}",
+        tags=["metadata"],
+        summary="Data dictionary of the published warehouse (dbt docs site)",
+        responses={404: {"description": "not published yet"}},
+    )
+    def dbt_docs(name: str = "index.html") -> Response:
+        """The dbt docs site of the current publish: every model, column, test and its lineage.
+        Open `/dbt-docs/` in a browser."""
+        name = name or "index.html"
+        if name not in DBT_DOCS_FILES:  # a fixed set: no path from the URL reaches the filesystem
+            return _error(404, "not_found", f"no such file {name!r}; open /dbt-docs/")
+        path = lake().warehouse / "dbt_docs" / name
+        if not path.exists():
+            return _error(404, "not_published", "the data dictionary is published with the next `sfe build`")
+        return FileResponse(path)
+
+    @app.get("/dbt-docs/", include_in_schema=False)
+    def dbt_docs_index() -> Response:
+        return dbt_docs("index.html")
 
     @app.get(
         "/v1/health",

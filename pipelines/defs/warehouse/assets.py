@@ -1,6 +1,7 @@
 """dbt builds the standard taxonomy into build.duckdb; publish swaps it in for readers."""
 
 import os
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,34 @@ def sfe_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     ingest.ensure_raw_schemas(paths)
     context.log.info(f"building {paths.build_db}")
     yield from dbt.cli(["build"], context=context).stream()
+    _generate_docs(context, dbt)
+
+
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
+
+
+def _generate_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> None:
+    """The data dictionary (dbt docs) of this build, staged for publish; never fails the build."""
+    staged = lake().warehouse / "dbt_docs_build"
+    docs = dbt.cli(["docs", "generate"], raise_on_error=False).wait()
+    if not docs.is_successful():
+        context.log.warning("dbt docs generate failed; the previous data dictionary stays published")
+        return
+    staged.mkdir(parents=True, exist_ok=True)
+    for name in DOCS_FILES:
+        shutil.copyfile(docs.target_path / name, staged / name)
+    _prune_invocation_dirs()
+
+
+def _prune_invocation_dirs(keep: int = 6) -> None:
+    """dagster-dbt gives each dbt invocation its own folder under dbt/target/; keep the newest few."""
+    target = DBT_PROJECT.project_dir / DBT_PROJECT.target_path
+    runs = sorted(
+        (p for p in target.iterdir() if p.is_dir() and p.name != "compiled" and p.name != "run"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in runs[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @dg.asset(
