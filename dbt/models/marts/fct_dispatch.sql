@@ -6,9 +6,21 @@ with ukpn as (
     select * from {{ ref('stg_ukpn_flexibility_dispatches__dispatches') }}
 ),
 
+-- The raw layer supersedes revisions within a day; a revision that moved the instruction to another
+-- day sits in another partition, so the version in force is chosen here again (latest issued_at),
+-- before dropping cancelled ones.
+instruction_versions as (
+    select
+        *,
+        row_number() over (
+            partition by instruction_id order by issued_at_utc desc, source_file desc, source_row desc
+        ) as version_rank
+    from {{ ref('stg_so_dispatch_instructions__instructions') }}
+),
+
 instructions as (
-    select * from {{ ref('stg_so_dispatch_instructions__instructions') }}
-    where status = 'instructed'
+    select * from instruction_versions
+    where version_rank = 1 and status = 'instructed'
 ),
 
 products as (

@@ -1,4 +1,4 @@
--- Dispatch instructions in force: the raw layer keeps, per instruction_id, the version with the latest
+-- Dispatch instruction versions: the raw layer keeps, per instruction_id and day, the version with the latest
 -- issued_at. setpoint_mw is the set point converted from kW where the SO sent kW.
 with source as (
     select * from {{ source('raw', 'so_dispatch_instructions') }}
