@@ -38,6 +38,7 @@ __all__ = [
     "quality_results",
     "latest_build",
     "unmapped_source_values",
+    "unmatched_source_ids",
 ]
 
 
@@ -178,3 +179,12 @@ def _unmapped(path: str, version: str) -> pl.DataFrame:
 
 def unmapped_source_values() -> pl.DataFrame:
     return _unmapped(*_key())
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _unmatched(path: str, version: str) -> pl.DataFrame:
+    return queries.unmatched_source_ids(_serving_db(path))
+
+
+def unmatched_source_ids() -> pl.DataFrame:
+    return _unmatched(*_key())

@@ -525,3 +525,18 @@ def unmapped_source_values(db: ServingDB | None = None) -> pl.DataFrame:
             "SELECT source_id, field, market_id, source_value, product_id AS placeholder_product_id, row_count "
             "FROM intermediate.int_source_products_mapped WHERE NOT is_mapped ORDER BY row_count DESC, source_value"
         )
+
+
+def unmatched_source_ids(db: ServingDB | None = None) -> pl.DataFrame:
+    """Per-market asset ids the crosswalk could not tie to another id of the same physical asset."""
+    with _db(db).session() as s:
+        exists = s.scalar(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'intermediate' AND table_name = 'int_unmatched_source_ids'"
+        )
+        if not exists:
+            return pl.DataFrame()
+        return s.query(
+            "SELECT reason, ref_type, source_asset_ref, asset_id, detail, candidate_mpans, first_source_id, "
+            "row_count FROM intermediate.int_unmatched_source_ids ORDER BY reason, ref_type, source_asset_ref"
+        )

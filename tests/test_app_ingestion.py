@@ -111,3 +111,21 @@ def test_unmapped_source_values_are_listed(published_lake):
     assert any("have no mapping yet" in w.value for w in at.warning)
     table = next(df.value for df in at.dataframe if "placeholder_product_id" in df.value.columns)
     assert table["source_value"].tolist() == ["Flex Boost"] and table["row_count"].tolist() == [7]
+
+
+def test_unmatched_asset_ids_are_listed(published_lake):
+    con = duckdb.connect(str(published_lake.build_db))
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute(
+        "CREATE TABLE intermediate.int_unmatched_source_ids AS SELECT 'k' AS identity_key, "
+        "'competition_asset_ref' AS ref_type, 'nged' AS ref_namespace, 'COSY-EMID-0004' AS source_asset_ref, "
+        "'ast_1' AS asset_id, 'no_mpan_link' AS reason, 'bid but never settled' AS detail, "
+        "NULL AS candidate_mpans, 1 AS source_count, 'dno_flex_competitions' AS first_source_id, 3 AS row_count"
+    )
+    con.close()
+    publish.publish(published_lake)
+    at = _page()
+    table = next(df.value for df in at.dataframe if "candidate_mpans" in df.value.columns)
+    assert table["source_asset_ref"].tolist() == ["COSY-EMID-0004"] and table["reason"].tolist() == [
+        "no_mpan_link"
+    ]

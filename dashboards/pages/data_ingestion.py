@@ -125,6 +125,25 @@ else:
         "Download CSV", data.csv_bytes(unmapped), "sfe_unmapped_values.csv", "text/csv", key="dl_unmapped"
     )
 
+st.subheader("Asset ids that match nothing")
+unmatched = data.unmatched_source_ids()
+if unmatched.is_empty():
+    st.success("Every per-market asset id is tied to a physical asset through another id.")
+else:
+    st.caption(
+        "Each row is a per-market id (EAC unit, DNO unit, competition asset ref, BM unit, MPAN) that no "
+        "other id links to a physical asset, or links ambiguously. It is kept as an asset of its own until "
+        "a registration or a settlement line ties it to its MPAN."
+    )
+    st.dataframe(unmatched, hide_index=True)
+    st.download_button(
+        "Download CSV",
+        data.csv_bytes(unmatched),
+        "sfe_unmatched_asset_ids.csv",
+        "text/csv",
+        key="dl_unmatched",
+    )
+
 st.subheader("Data quality (Great Expectations)")
 quality = data.quality_results()
 if quality.is_empty():
