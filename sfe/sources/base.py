@@ -94,17 +94,14 @@ def _blank_to_null(text: pl.Expr) -> pl.Expr:
 def _parse_iso_utc(text: pl.Expr) -> pl.Expr:
     # One layout for every ISO variant: 'T' separator, explicit offset instead of 'Z'.
     normalised = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace(r"Z$", "+00:00")
-    return pl.coalesce(
-        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC"),
-        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", strict=False, time_zone="UTC"),
-    )
+    # %.f also matches no fraction at all, so one layout covers both.
+    return normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC")
 
 
 def _parse_naive(text: pl.Expr) -> pl.Expr:
     normalised = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
     return pl.coalesce(
-        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
-        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False),
+        normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),  # with or without a fraction
         normalised.str.to_datetime("%Y-%m-%dT%H:%M", strict=False),
     )
 
