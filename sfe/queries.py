@@ -107,12 +107,12 @@ def _check_range(start: datetime | None, end: datetime | None) -> None:
         )
 
 
-def _table_exists(s: ReadSession, name: str) -> bool:
+def _table_exists(s: ReadSession, name: str, schema: str = "main") -> bool:
     return bool(
         s.scalar(
             "SELECT count(*) FROM duckdb_tables() "
-            "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $name",
-            {"name": name},
+            "WHERE database_name = current_database() AND schema_name = $schema AND table_name = $name",
+            {"name": name, "schema": schema},
         )
     )
 
@@ -515,11 +515,7 @@ def quality_results(db: ServingDB | None = None) -> pl.DataFrame:
 def unmapped_source_values(db: ServingDB | None = None) -> pl.DataFrame:
     """Source vocabulary the taxonomy does not map yet: kept under placeholder products, never dropped."""
     with _db(db).session() as s:
-        exists = s.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'intermediate' AND table_name = 'int_source_products_mapped'"
-        )
-        if not exists:
+        if not _table_exists(s, "int_source_products_mapped", schema="intermediate"):
             return pl.DataFrame()
         return s.query(
             "SELECT source_id, field, market_id, source_value, product_id AS placeholder_product_id, row_count "
@@ -530,11 +526,7 @@ def unmapped_source_values(db: ServingDB | None = None) -> pl.DataFrame:
 def unmatched_source_ids(db: ServingDB | None = None) -> pl.DataFrame:
     """Per-market asset ids the crosswalk could not tie to another id of the same physical asset."""
     with _db(db).session() as s:
-        exists = s.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'intermediate' AND table_name = 'int_unmatched_source_ids'"
-        )
-        if not exists:
+        if not _table_exists(s, "int_unmatched_source_ids", schema="intermediate"):
             return pl.DataFrame()
         return s.query(
             "SELECT reason, ref_type, source_asset_ref, asset_id, detail, candidate_mpans, first_source_id, "

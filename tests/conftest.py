@@ -54,3 +54,15 @@ def ingest_and_report(paths: LakePaths, source_id: str):
     ingest.scan_landing(source_id, paths)
     ingest.build_partitions(source_id, ingest.known_dates(source_id, paths), paths)
     return ingest.file_report(source_id, paths).sort("file_name")
+
+
+def raw_rows(paths: LakePaths, source_id: str):
+    """Every row of the source's raw partitions."""
+    import polars as pl
+
+    return pl.read_parquet(paths.raw_dir(source_id) / "date=*" / "*.parquet")
+
+
+def outcome_counts(row: dict) -> tuple:
+    """(rows_in, loaded, duplicates, superseded, quarantined) of one file-report row."""
+    return row["rows_in"], row["loaded"], row["duplicates"], row["superseded"], row["rows_quarantined"]

@@ -13,7 +13,7 @@ from sfe.config import LakePaths
 from sfe.generate import generate
 from sfe.sources.dno_flex_competitions import SHEET_COLUMNS
 
-from .conftest import ingest_and_report, land
+from .conftest import ingest_and_report, land, outcome_counts, raw_rows
 
 SOURCE = "dno_flex_competitions"
 
@@ -123,14 +123,6 @@ def _ingest(paths) -> pl.DataFrame:
     return ingest_and_report(paths, SOURCE)
 
 
-def _raw(paths) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet")
-
-
-def _counts(row: dict) -> tuple:
-    return row["rows_in"], row["loaded"], row["duplicates"], row["superseded"], row["rows_quarantined"]
-
-
 @pytest.fixture
 def ingested(lake_paths, tmp_path):
     land(lake_paths, SOURCE, _first_workbook(tmp_path), _update_workbook(tmp_path))
@@ -147,16 +139,16 @@ def test_counts_of_all_three_sheets(ingested):
     _paths, report = ingested
     first, update = report.row(0, named=True), report.row(1, named=True)
     # 4 competitions + 4 bids (one empty row skipped) + 2 resales.
-    assert _counts(first) == (10, 5, 0, 1, 4)
-    assert _counts(update) == (3, 1, 2, 0, 0)
+    assert outcome_counts(first) == (10, 5, 0, 1, 4)
+    assert outcome_counts(update) == (3, 1, 2, 0, 0)
     assert report["balanced"].all()
-    raw = _raw(_paths)
+    raw = raw_rows(_paths, SOURCE)
     assert dict(raw.group_by("record_type").len().iter_rows()) == {"competition": 3, "bid": 2, "resale": 1}
 
 
 def test_local_times_become_utc_across_clock_changes(ingested):
     paths, _report = ingested
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     spring = _record(raw, "competition:NGED-2025Q2-EMID-02")
     # Service envelope: 30 March 17:00 BST .. 31 March 20:00 BST.
     assert (spring["interval_start_utc"], spring["interval_end_utc"]) == (
@@ -195,7 +187,7 @@ def test_local_times_become_utc_across_clock_changes(ingested):
 
 def test_later_workbook_replaces_and_lineage(ingested):
     paths, _report = ingested
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     b4 = _record(raw, "bid:ENWL-2025Q4-ENWL-01-B01")
     assert b4["status"] == "accepted" and b4["source_file"] == "dno_flex_competitions_2025_update.xlsx"
     assert (b4["sheet_row"], b4["source_row"]) == (3, 2)
@@ -268,7 +260,7 @@ def test_generated_demo_loads_completely(tmp_path):
         assert row["rows_in"] == expected["rows"] and row["rows_quarantined"] == 0, row
         assert row["superseded"] == expected.get("superseded", 0), row
         assert row["duplicates"] == expected.get("exact_duplicates", 0), row
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     sheets = {"competition": "competitions", "bid": "bids", "resale": "resales"}
     for record_type, sheet in sheets.items():
         assert raw.filter(pl.col("record_type") == record_type).height == sum(

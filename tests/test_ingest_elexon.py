@@ -4,22 +4,18 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from .conftest import FIXTURES, ingest_and_report, land, sample
+from .conftest import FIXTURES, ingest_and_report, land, raw_rows, sample
 
 
 def _ingest(paths, source_id) -> pl.DataFrame:
     return ingest_and_report(paths, source_id)
 
 
-def _raw(paths, source_id) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(source_id) / "date=*" / "*.parquet")
-
-
 def test_system_prices_real_sample(lake_paths):
     land(lake_paths, "elexon_system_prices", sample("elexon_system_prices_api.head.csv"))
     report = _ingest(lake_paths, "elexon_system_prices")
     assert report["loaded"].to_list() == [20] and report["balanced"].all()
-    raw = _raw(lake_paths, "elexon_system_prices").sort("settlementPeriod")
+    raw = raw_rows(lake_paths, "elexon_system_prices").sort("settlementPeriod")
     first = raw.row(0, named=True)
     # Period 1 of a summer settlement day starts 23:00Z the day before.
     assert first["interval_start_utc"] == datetime(2026, 8, 31, 23, tzinfo=UTC)
@@ -39,7 +35,7 @@ def test_system_prices_both_encodings_clock_changes_and_supersede(lake_paths):
     assert (web["rows_in"], web["loaded"], web["duplicates"]) == (52, 51, 1)
     assert report["balanced"].all()
 
-    raw = _raw(lake_paths, "elexon_system_prices")
+    raw = raw_rows(lake_paths, "elexon_system_prices")
     per_day = dict(raw.group_by("settlementDate").len().iter_rows())
     assert per_day == {date(2025, 3, 30): 46, date(2025, 10, 26): 50}
     spring = raw.filter(pl.col("settlementDate") == date(2025, 3, 30)).sort("settlementPeriod")
@@ -64,7 +60,7 @@ def test_boalf_sample_and_fixture(lake_paths):
     counts = (fixture["rows_in"], fixture["loaded"], fixture["duplicates"], fixture["rows_quarantined"])
     assert counts == (9, 6, 1, 2)
     assert report["balanced"].all()
-    raw = _raw(lake_paths, "elexon_boalf")
+    raw = raw_rows(lake_paths, "elexon_boalf")
     crossing = raw.filter((pl.col("settlementPeriodFrom") == 48) & (pl.col("settlementPeriodTo") == 1))
     assert crossing.height == 2  # one from the real sample, one from the fixture
     assert raw.filter(pl.col("levelFrom") < 0).height > 0  # negative = import, kept as is

@@ -9,7 +9,7 @@ import pytest
 from sfe.config import LakePaths
 from sfe.generate import generate
 
-from .conftest import FIXTURES, ingest_and_report, land
+from .conftest import FIXTURES, ingest_and_report, land, outcome_counts, raw_rows
 
 SOURCE = "meter_readings"
 A, B = "1012345678901", "2098765432109"
@@ -17,14 +17,6 @@ A, B = "1012345678901", "2098765432109"
 
 def _ingest(paths) -> pl.DataFrame:
     return ingest_and_report(paths, SOURCE)
-
-
-def _raw(paths) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet")
-
-
-def _counts(row: dict) -> tuple:
-    return row["rows_in"], row["loaded"], row["duplicates"], row["superseded"], row["rows_quarantined"]
 
 
 @pytest.fixture
@@ -40,15 +32,15 @@ def test_counts_supersede_and_duplicates(ingested):
     march, resend, october = (report.row(i, named=True) for i in range(3))
     assert march["file_name"] == "meter_readings_2025-03.csv"
     # 46 + 2 good readings, 7 bad; the resend replaces the estimated and the missing reading.
-    assert _counts(march) == (55, 46, 0, 2, 7)
-    assert _counts(resend) == (4, 2, 2, 0, 0)
-    assert _counts(october) == (50, 50, 0, 0, 0)
+    assert outcome_counts(march) == (55, 46, 0, 2, 7)
+    assert outcome_counts(resend) == (4, 2, 2, 0, 0)
+    assert outcome_counts(october) == (50, 50, 0, 0, 0)
     assert report["balanced"].all()
 
 
 def test_utc_intervals_across_both_clock_changes(ingested):
     paths, _report = ingested
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     a = raw.filter(pl.col("mpan") == A).with_columns(
         local_day=pl.col("interval_start_utc").dt.convert_time_zone("Europe/London").dt.date()
     )
@@ -65,7 +57,7 @@ def test_utc_intervals_across_both_clock_changes(ingested):
 
 def test_values_units_and_replacements(ingested):
     paths, _report = ingested
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
 
     def reading(mpan: str, hh: int, mm: int) -> dict:
         t = datetime(2025, 3, 30, hh, mm, tzinfo=UTC)
@@ -87,7 +79,7 @@ def test_values_units_and_replacements(ingested):
 def test_missing_readings_keep_blank_kwh(lake_paths):
     land(lake_paths, SOURCE, FIXTURES / SOURCE / "meter_readings_2025-03.csv")
     _ingest(lake_paths)
-    missing = _raw(lake_paths).filter(pl.col("quality") == "missing")
+    missing = raw_rows(lake_paths, SOURCE).filter(pl.col("quality") == "missing")
     assert missing.select("mpan", "import_kwh", "export_kwh", "import_mwh").rows() == [(A, None, None, None)]
 
 
@@ -125,7 +117,7 @@ def test_generated_demo_loads_completely(tmp_path):
         assert row["rows_in"] == expected["rows"] and row["rows_quarantined"] == 0, row
         assert row["superseded"] == expected.get("superseded", 0), row
         assert row["duplicates"] == expected.get("exact_duplicates", 0), row
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     assert raw.height == sum(f["rows"] for f in files.values())
     assert raw.filter(pl.col("quality") == "missing").height == sum(
         f["missing_readings"] for f in files.values()

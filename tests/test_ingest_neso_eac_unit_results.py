@@ -10,17 +10,13 @@ from sfe.config import LakePaths
 from sfe.generate import generate
 from sfe.sources import connector
 
-from .conftest import FIXTURES, ingest_and_report, land
+from .conftest import FIXTURES, ingest_and_report, land, raw_rows
 
 SOURCE = "neso_eac_unit_results"
 
 
 def _ingest(paths) -> pl.DataFrame:
     return ingest_and_report(paths, SOURCE)
-
-
-def _raw(paths) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet")
 
 
 def test_clock_changes_aliases_supersede_duplicates_and_quarantine(lake_paths):
@@ -37,7 +33,7 @@ def test_clock_changes_aliases_supersede_duplicates_and_quarantine(lake_paths):
     )  # fmt: skip
     assert report["balanced"].all()
 
-    raw = _raw(lake_paths)
+    raw = raw_rows(lake_paths, SOURCE)
     assert raw.height == 7
     # Spring clock change: EFA block 1 (23:00 GMT .. 03:00 BST) is 3 hours of real time.
     spring = raw.filter((pl.col("auctionID") == "501") & (pl.col("unitName") == "E_ALPHA-1")).row(
@@ -83,11 +79,11 @@ def test_clock_changes_aliases_supersede_duplicates_and_quarantine(lake_paths):
 def test_reingesting_changes_nothing(lake_paths):
     land(lake_paths, SOURCE, FIXTURES / SOURCE / "eac_results_by_unit_FY2025.csv")
     _ingest(lake_paths)
-    before = _raw(lake_paths).drop("ingested_at")
+    before = raw_rows(lake_paths, SOURCE).drop("ingested_at")
     assert ingest.scan_landing(SOURCE, lake_paths) == []
     report = _ingest(lake_paths)
     assert report.height == 1 and report["balanced"].all()
-    assert _raw(lake_paths).drop("ingested_at").equals(before)
+    assert raw_rows(lake_paths, SOURCE).drop("ingested_at").equals(before)
 
 
 def test_upper_case_header_is_accepted_and_a_missing_column_rejects(lake_paths, tmp_path):
@@ -106,7 +102,7 @@ def test_upper_case_header_is_accepted_and_a_missing_column_rejects(lake_paths, 
     rejected = report.filter(pl.col("file_name") == "no_volume.csv").row(0, named=True)
     assert rejected["status"] == "rejected" and "executedVolume" in rejected["reason"]
     assert report.filter(pl.col("file_name") == "UPPER.csv")["loaded"].to_list() == [1]
-    row = _raw(lake_paths).row(0, named=True)
+    row = raw_rows(lake_paths, SOURCE).row(0, named=True)
     assert (row["unitName"], row["executedVolume"], row["interval_start_utc"]) == (
         "T_X-1", 1.5, datetime(2025, 6, 1, 10, tzinfo=UTC),
     )  # fmt: skip
@@ -129,7 +125,7 @@ def test_generated_demo_loads_completely(tmp_path):
         assert row["rows_in"] == expected["rows"] and row["rows_quarantined"] == 0, row
         assert row["superseded"] == expected.get("superseded", 0), row
         assert row["duplicates"] == expected.get("exact_duplicates", 0), row
-    assert _raw(paths).height == sum(f["rows"] for f in files.values())
+    assert raw_rows(paths, SOURCE).height == sum(f["rows"] for f in files.values())
 
 
 def test_generated_broken_files_end_as_the_manifest_says(tmp_path):

@@ -10,21 +10,13 @@ from sfe import quality
 from sfe.config import LakePaths
 from sfe.generate import generate
 
-from .conftest import FIXTURES, ingest_and_report, land
+from .conftest import FIXTURES, ingest_and_report, land, outcome_counts, raw_rows
 
 SOURCE = "so_dispatch_instructions"
 
 
 def _ingest(paths) -> pl.DataFrame:
     return ingest_and_report(paths, SOURCE)
-
-
-def _raw(paths) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet")
-
-
-def _counts(row: dict) -> tuple:
-    return row["rows_in"], row["loaded"], row["duplicates"], row["superseded"], row["rows_quarantined"]
 
 
 @pytest.fixture
@@ -49,15 +41,15 @@ def test_counts(ingested):
     _paths, report = ingested
     first, resend = report.row(0, named=True), report.row(1, named=True)
     # 11 JSON lines (the blank line is not a record): 2 in force, 3 earlier versions, 6 bad lines.
-    assert _counts(first) == (11, 2, 0, 3, 6)
+    assert outcome_counts(first) == (11, 2, 0, 3, 6)
     # The resend repeats instruction 1 (other key order and spacing) and then cancels it.
-    assert _counts(resend) == (2, 1, 1, 0, 0)
+    assert outcome_counts(resend) == (2, 1, 1, 0, 0)
     assert report["balanced"].all()
 
 
 def test_offsets_clock_changes_and_units(ingested):
     paths, _report = ingested
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     assert raw.height == 3
     # Spring: 00:30 GMT .. 03:00 BST is 00:30Z .. 02:00Z; the later cancellation is in force.
     spring = _one(raw, "NGED-DI-20250330-000001")
@@ -81,7 +73,7 @@ def test_offsets_clock_changes_and_units(ingested):
 
 def test_revision_moving_the_start_to_another_utc_day_in_the_same_file_supersedes(ingested):
     paths, _report = ingested
-    neso = _one(_raw(paths), "NESO-20250610-0000004")
+    neso = _one(raw_rows(paths, SOURCE), "NESO-20250610-0000004")
     # The revision starts on 11 June (UTC) but stays in the partition of the first version (10 June),
     # where it replaced it.
     assert neso["interval_start_utc"] == datetime(2025, 6, 11, 0, 0, tzinfo=UTC)
@@ -146,7 +138,7 @@ def test_cross_file_revision_moving_the_day_is_caught_by_the_suite(lake_paths, t
     land(lake_paths, SOURCE, first, revision)
     report = _ingest(lake_paths)
     assert report["balanced"].all() and report["loaded"].to_list() == [1, 1]
-    raw = _raw(lake_paths)
+    raw = raw_rows(lake_paths, SOURCE)
     assert raw["partition_date"].sort().to_list() == [date(2025, 6, 10), date(2025, 6, 11)]
     result = quality.validate(SOURCE, raw)
     assert not result.success and "instruction_id" in result.summary()
@@ -170,7 +162,7 @@ def test_generated_demo_loads_completely(tmp_path):
         assert row["rows_in"] == expected["rows"] and row["rows_quarantined"] == 0, row
         assert row["superseded"] == expected.get("superseded", 0), row
         assert row["duplicates"] == expected.get("exact_duplicates", 0), row
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     assert raw["instruction_id"].is_unique().all()
     assert raw.filter(pl.col("status") == "cancelled").height == sum(f["cancelled"] for f in files.values())
     kw = raw.filter(pl.col("unit") == "kW")

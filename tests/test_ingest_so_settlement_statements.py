@@ -9,7 +9,7 @@ import pytest
 from sfe.config import LakePaths
 from sfe.generate import generate
 
-from .conftest import FIXTURES, ingest_and_report, land
+from .conftest import FIXTURES, ingest_and_report, land, outcome_counts, raw_rows
 
 SOURCE = "so_settlement_statements"
 OCT = "NESO-ST-202510-ALPH"
@@ -17,14 +17,6 @@ OCT = "NESO-ST-202510-ALPH"
 
 def _ingest(paths) -> pl.DataFrame:
     return ingest_and_report(paths, SOURCE)
-
-
-def _raw(paths) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet")
-
-
-def _counts(row: dict) -> tuple:
-    return row["rows_in"], row["loaded"], row["duplicates"], row["superseded"], row["rows_quarantined"]
 
 
 @pytest.fixture
@@ -50,17 +42,17 @@ def test_counts_across_both_encodings(ingested):
     _paths, report = ingested
     rev1, resend, rev2 = (report.row(i, named=True) for i in range(3))
     assert rev1["file_name"] == "neso_settlement_2025-10_rev1.csv"
-    assert _counts(rev1) == (8, 4, 0, 1, 3)
+    assert outcome_counts(rev1) == (8, 4, 0, 1, 3)
     # Two revision-1 lines sent again as JSON Lines: the same values, so duplicates.
-    assert _counts(resend) == (2, 0, 2, 0, 0)
+    assert outcome_counts(resend) == (2, 0, 2, 0, 0)
     # Revision 2 of one line, and a truncated JSON line.
-    assert _counts(rev2) == (2, 1, 0, 0, 1)
+    assert outcome_counts(rev2) == (2, 1, 0, 0, 1)
     assert report["balanced"].all()
 
 
 def test_revision_2_supersedes_and_values(ingested):
     paths, _report = ingested
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     assert raw.height == 5
     corrected = _line(raw, OCT, "L000006")
     assert (corrected["revision"], corrected["availability_mw"], corrected["total_gbp"]) == (2, 1.2, 6.0)
@@ -76,7 +68,7 @@ def test_revision_2_supersedes_and_values(ingested):
 
 def test_clock_change_windows(ingested):
     paths, _report = ingested
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     autumn = _line(raw, OCT, "L000001")
     assert autumn["interval_start_utc"] == datetime(2025, 10, 25, 22, tzinfo=UTC)
     assert autumn["interval_end_utc"] - autumn["interval_start_utc"] == timedelta(hours=5)
@@ -123,7 +115,7 @@ def test_generated_demo_loads_completely(tmp_path):
         assert row["rows_in"] == expected["rows"] and row["rows_quarantined"] == 0, row
         assert row["superseded"] == expected.get("superseded", 0), row
         assert row["duplicates"] == expected.get("exact_duplicates", 0), row
-    raw = _raw(paths)
+    raw = raw_rows(paths, SOURCE)
     revised = sum(f["rows"] for f in files.values() if f["revision"] == 2)
     assert raw.filter(pl.col("revision") == 2).height == revised
 

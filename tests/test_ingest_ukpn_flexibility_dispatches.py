@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time
 
 import polars as pl
 
-from .conftest import FIXTURES, ingest_and_report, land, sample
+from .conftest import FIXTURES, ingest_and_report, land, raw_rows, sample
 
 SOURCE = "ukpn_flexibility_dispatches"
 
@@ -13,15 +13,11 @@ def _ingest(paths) -> pl.DataFrame:
     return ingest_and_report(paths, SOURCE)
 
 
-def _raw(paths) -> pl.DataFrame:
-    return pl.read_parquet(paths.raw_dir(SOURCE) / "date=*" / "*.parquet")
-
-
 def test_real_sample_with_bom(lake_paths):
     land(lake_paths, SOURCE, sample("ukpn_flexibility_dispatches.head.csv"))
     report = _ingest(lake_paths)
     assert report.row(0, named=True)["loaded"] == 30 and report["balanced"].all()
-    raw = _raw(lake_paths)
+    raw = raw_rows(lake_paths, SOURCE)
     assert raw.columns[2] == "company_name"  # the BOM is not part of the first column name
     row = raw.filter(pl.col("fu_id") == "OVO -CAPE-DA-6864").sort("interval_start_utc").row(0, named=True)
     assert row["zone"] == "Capel Switching Station"
@@ -37,7 +33,7 @@ def test_offsets_rerelease_duplicates_and_unmapped_products(lake_paths):
     assert (rerelease["rows_in"], rerelease["loaded"], rerelease["duplicates"]) == (3, 1, 2)
     assert report["balanced"].all()
 
-    raw = _raw(lake_paths)
+    raw = raw_rows(lake_paths, SOURCE)
     # A summer-time row: 17:00+01:00 local is 16:00 UTC.
     summer = raw.filter(pl.col("fu_id") == "EV.E-THOR-SAOU-F901").sort("interval_end_utc")
     assert summer["interval_start_utc"].to_list() == [datetime(2025, 7, 15, 16, tzinfo=UTC)] * 2
