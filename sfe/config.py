@@ -66,6 +66,16 @@ class LakePaths:
     def exports(self) -> Path:
         return self.root / "exports"
 
+    @property
+    def registry_db(self) -> Path:
+        """Default registry database (SQLite, WAL) when SFE_REGISTRY_URL is not set."""
+        return self.root / "registry.sqlite"
+
+    @property
+    def outbox(self) -> Path:
+        """Mail written here (one .eml per message) when no SMTP server is configured."""
+        return self.root / "outbox"
+
     def landing_dir(self, source_id: str) -> Path:
         return self.landing / source_id
 
