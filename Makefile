@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 export SFE_LAKE_DIR ?= $(CURDIR)/lake
 
-.PHONY: help setup run build serve test test-fast test-slow bench lint format docs clean clean-lake
+.PHONY: help setup setup-browser run build serve test test-fast test-slow bench lint format docs clean clean-lake
 
 help:
 	@echo "make run        set up, build the demo lakehouse if there is none, serve app :8501, API :8000, Dagster :3000"
@@ -15,6 +15,7 @@ help:
 	@echo "make serve      serve the three UIs on the current lake"
 	@echo "make bench      benchmarks (ratios against baselines measured in the same run)"
 	@echo "make lint       ruff check + format check"
+	@echo "make setup-browser  install Debian's chromium for the browser test (needs root)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 not found)"; exit 1; }
@@ -27,6 +28,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 setup: $(STAMP)
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+setup-browser:
+	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "install Debian's chromium package (apt-get install chromium) for the browser tests"; exit 1; fi
 
 build: setup
 	@if [ -z "$$(ls -A $(SFE_LAKE_DIR)/landing 2>/dev/null)" ]; then \
