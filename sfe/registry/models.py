@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -169,6 +170,9 @@ class Asset(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Decommissioned or no longer offered by its owner. The entry (and its market ids) stays: the
+    # physical asset's history in the warehouse still belongs to it, and it cannot be re-registered.
+    retired_at: Mapped[datetime | None]
 
     market_ids: Mapped[list[AssetMarketId]] = relationship(
         back_populates="asset", cascade="all, delete-orphan", order_by="AssetMarketId.ref_type"
@@ -205,6 +209,17 @@ class AssetGroupMembership(Base):
     """Membership history: valid_to null = current member. Rows are closed, never deleted."""
 
     __tablename__ = "asset_group_memberships"
+    __table_args__ = (
+        # At most one open membership per (group, asset), also under concurrent adds.
+        Index(
+            "uq_asset_group_memberships_current",
+            "group_id",
+            "asset_id",
+            unique=True,
+            sqlite_where=text("valid_to IS NULL"),
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("asset_groups.id", ondelete="CASCADE"), index=True)
