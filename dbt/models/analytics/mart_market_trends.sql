@@ -102,7 +102,7 @@ classified as (
     select
         records.*,
         cast({{ dbt.date_trunc('month', 'records.activity_date') }} as date) as activity_month,
-        coalesce(assets.asset_type, records.source_asset_type, 'unknown') as asset_type,
+        coalesce(nullif(assets.asset_type, 'unknown'), records.source_asset_type, 'unknown') as asset_type,
         coalesce(assets.size_band, 'unknown') as size_band
     from records
     left join assets

@@ -119,7 +119,14 @@ assets as (
         anchors.asset_id,
         names.asset_name,
         owners.participant_id as owner_participant_id,
-        types.asset_type,
+        -- The technology the sources publish for any of the asset's ids (mapped through
+        -- taxonomy source_value_mappings), else 'unknown': never guessed from names or load shapes.
+        coalesce(types.asset_type, 'unknown') as asset_type,
+        case
+            when types.asset_type = 'other' then 'unmapped_technology'
+            when types.asset_type is not null then 'source_technology'
+            else 'unknown'
+        end as asset_type_basis,
         -- Estimate: the largest MW the markets saw (contracted, offered, instructed, settled), else the
         -- largest metered half-hourly average (site load can exceed the flexible capacity).
         case
@@ -163,7 +170,7 @@ select
     assets.owner_participant_id,
     assets.asset_type,
     assets.capacity_mw,
-    size_bands.size_band,
+    coalesce(size_bands.size_band, 'unknown') as size_band,
     assets.mpan as connection_point,
     assets.gsp_group,
     dno_areas.dno_area,
@@ -172,6 +179,7 @@ select
     cast(null as double) as lon,
     assets.mpan,
     assets.capacity_basis,
+    assets.asset_type_basis,
     assets.max_metered_mw,
     assets.bm_unit,
     assets.eac_unit_name,
