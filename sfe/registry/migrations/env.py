@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from sfe.registry import models_rules  # noqa: F401  (registers the rules and library tables)
 from sfe.registry.models import Base
 
 config = context.config
