@@ -1,12 +1,16 @@
 """SFE Streamlit app: ``streamlit run dashboards/app.py``.
 
-One file per page in ``dashboards/pages/``; every page gets its data from ``dashboards/data.py``,
-which reads the published warehouse (read-only) through ``sfe.queries``.
+One file per page in ``dashboards/pages/``; pages get warehouse data from ``dashboards/data.py`` and
+the signed-in user from ``dashboards/auth.py``. The menu is role-aware: ``PAGES`` below says who
+sees which page. A page not in the menu cannot be opened at all (Streamlit only routes to pages
+given to ``st.navigation``); each page still checks the role itself with ``auth.require``.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -15,16 +19,103 @@ DASHBOARDS_DIR = Path(__file__).resolve().parent
 if str(DASHBOARDS_DIR) not in sys.path:  # so pages can `import data` however the app is started
     sys.path.insert(0, str(DASHBOARDS_DIR))
 
+import auth  # noqa: E402  (dashboards/auth.py)
+
+from sfe.registry import mail  # noqa: E402
+from sfe.registry.access import Principal, Role  # noqa: E402
+
+PAGES_DIR = DASHBOARDS_DIR / "pages"
+
+# Audiences: who sees a page in the menu.
+ANONYMOUS = "anonymous"  # not signed in
+EVERYONE = frozenset({ANONYMOUS, *Role})
+SIGNED_IN = frozenset(Role)
+FSP, INVESTOR, SO, ANALYST, ADMIN = (
+    Role.FSP,
+    Role.INVESTOR,
+    Role.SYSTEM_OPERATOR,
+    Role.ANALYST,
+    Role.ADMIN,
+)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str  # in dashboards/pages/; a file that does not exist (yet) is left out of the menu
+    title: str
+    icon: str
+    audience: frozenset  # ANONYMOUS and/or Role values; admins see every signed-in page
+    section: str = ""
+    default: bool = False
+    # Who may open it by link (e.g. an email's link) without seeing it in their menu.
+    hidden_audience: frozenset = frozenset()
+    shown_when: Callable[[], bool] | None = None  # extra condition (e.g. a feature that is configured)
+
+
+# The menu, in order. Adding a page is one line.
+PAGES = (
+    PageSpec("home.py", "Home", ":material/home:", EVERYONE, default=True),
+    PageSpec("market_trends.py", "Market trends", ":material/trending_up:", EVERYONE),
+    PageSpec("analytics.py", "Analytics", ":material/analytics:", SIGNED_IN),
+    PageSpec("data_ingestion.py", "Data ingestion", ":material/input:", SIGNED_IN),
+    PageSpec("assets.py", "Assets", ":material/battery_charging_full:", {FSP}, "Registry"),
+    PageSpec("products.py", "Products", ":material/inventory_2:", SIGNED_IN, "Registry"),
+    PageSpec("consultations.py", "Consultations", ":material/forum:", {FSP, SO}, "Registry"),
+    PageSpec("sign_in.py", "Sign in", ":material/login:", {ANONYMOUS}, "Account", hidden_audience=SIGNED_IN),
+    PageSpec("account.py", "Account", ":material/account_circle:", SIGNED_IN, "Account"),
+    PageSpec(
+        "dev_inbox.py",
+        "Development inbox",
+        ":material/inbox:",
+        EVERYONE,
+        "Account",
+        shown_when=mail.dev_inbox_enabled,
+    ),
+    PageSpec("admin_users.py", "Users", ":material/manage_accounts:", {ADMIN}, "Admin"),
+)
+
+
+def _admits(audience: frozenset, principal: Principal | None) -> bool:
+    if principal is None:
+        return ANONYMOUS in audience
+    return principal.role in audience or (principal.is_admin and bool(audience & SIGNED_IN))
+
+
+def visibility(spec: PageSpec, principal: Principal | None) -> str | None:
+    """'visible' (in the menu), 'hidden' (reachable by link only) or None (not reachable)."""
+    if not (PAGES_DIR / spec.file).is_file() or (spec.shown_when is not None and not spec.shown_when()):
+        return None
+    if _admits(spec.audience, principal):
+        return "visible"
+    if _admits(spec.hidden_audience, principal):
+        return "hidden"
+    return None
+
+
+def menu(principal: Principal | None) -> dict[str, list]:
+    sections: dict[str, list] = {}
+    for spec in PAGES:
+        shown = visibility(spec, principal)
+        if shown:
+            page = st.Page(
+                PAGES_DIR / spec.file,
+                title=spec.title,
+                icon=spec.icon,
+                default=spec.default,
+                visibility=shown,
+            )
+            sections.setdefault(spec.section, []).append(page)
+    return sections
+
+
 st.set_page_config(
     page_title="SFE — System-wide Flexibility Exchange", page_icon=":material/bolt:", layout="wide"
 )
 
-PAGES = [
-    st.Page(DASHBOARDS_DIR / "pages" / "home.py", title="Home", icon=":material/home:", default=True),
-    st.Page(
-        DASHBOARDS_DIR / "pages" / "market_trends.py", title="Market trends", icon=":material/trending_up:"
-    ),
-    st.Page(DASHBOARDS_DIR / "pages" / "data_ingestion.py", title="Data ingestion", icon=":material/input:"),
-]
-
-st.navigation(PAGES).run()
+me = auth.principal()
+if me is not None:
+    st.sidebar.caption(f"Signed in as **{me.display_name}** · {me.organisation_name}")
+welcome = st.session_state.pop("sfe_welcome", None)
+if welcome:
+    st.toast(welcome, icon=":material/waving_hand:")
+st.navigation(menu(me)).run()

@@ -24,9 +24,10 @@ SIGN_IN_PAGE = "pages/sign_in.py"
 def client_address() -> str | None:
     """The browser's IP address as Streamlit sees it (for per-client login throttling)."""
     try:
-        return st.context.ip_address
-    except Exception:  # not available in every runtime (bare mode, tests)
+        address = st.context.ip_address
+    except Exception:  # not available in every runtime (bare mode)
         return None
+    return address if isinstance(address, str) else None  # AppTest gives a stand-in object
 
 
 def principal() -> Principal | None:

@@ -236,6 +236,56 @@ def sql(query: str, fmt: str) -> None:
         con.close()
 
 
+@main.group()
+def registry() -> None:
+    """The registry database (users, assets, products): $SFE_REGISTRY_URL or lake/registry.sqlite."""
+
+
+@registry.command(name="migrate")
+def registry_migrate() -> None:
+    """Upgrade the registry schema to the latest migration (the apps also do this on start)."""
+    from sfe.registry import db
+
+    db.migrate()
+    click.echo(f"registry at {db.registry_url()} is up to date")
+
+
+@main.group()
+def admin() -> None:
+    """SFE administrators."""
+
+
+@admin.command(name="create")
+@click.option("--email", required=True, help="The administrator's email address (their login).")
+@click.option("--name", required=True, help="The administrator's name.")
+def admin_create(email: str, name: str) -> None:
+    """Create an SFE administrator; the password comes from $SFE_ADMIN_PASSWORD or is asked twice."""
+    from sfe.registry import identity, passwords
+
+    password = os.environ.get("SFE_ADMIN_PASSWORD") or click.prompt(
+        f"Password for {email} ({passwords.POLICY_TEXT})", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        identity.create_admin(email, password, name)
+    except passwords.PasswordRejected as exc:
+        _fail(" ".join(exc.problems))
+    except identity.IdentityError as exc:
+        _fail(str(exc))
+    click.echo(f"administrator {email.strip().lower()} created; sign in to the app and open Admin > Users")
+
+
+@main.command(name="demo-accounts")
+def demo_accounts() -> None:
+    """Create one demo account per role (known passwords, for demos only) and print the logins."""
+    from sfe.registry.demo import seed_demo_accounts
+
+    accounts = seed_demo_accounts()
+    click.echo("demo accounts (sign in at the app's Sign in page):")
+    for a in accounts:
+        note = "" if a.created else "  (existed already; password unchanged)"
+        click.echo(f"  {a.role.value:16s} {a.email:24s} {a.password}  {a.organisation}{note}")
+
+
 def _service_command(service: str, port: int) -> list[str]:
     py = sys.executable
     if service == "app":

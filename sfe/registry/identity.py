@@ -183,7 +183,7 @@ def _positive_env(name: str, default: float) -> float:
     return value
 
 
-def _principal(user: User, org: Organisation) -> Principal:
+def principal_of(user: User, org: Organisation) -> Principal:
     return Principal(
         user_id=user.id,
         email=user.email,
@@ -300,7 +300,7 @@ def session_principal(token: str | None) -> Principal | None:
             return None
         if at - session_row.last_seen_at >= SESSION_TOUCH_INTERVAL:
             session_row.last_seen_at = at
-        return _principal(user, org)
+        return principal_of(user, org)
 
 
 def logout(token: str | None) -> None:
