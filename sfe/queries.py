@@ -15,10 +15,12 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from typing import Literal
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -26,6 +28,7 @@ import polars as pl
 from sfe.serving import ReadSession, ServingDB, get_db
 
 GB_TZ = ZoneInfo("Europe/London")
+T = TypeVar("T")
 Granularity = Literal["day", "month"]
 GRANULARITIES: tuple[str, ...] = ("day", "month")
 
@@ -184,56 +187,345 @@ class Page:
         return max(self.offset - self.limit, 0) if self.offset > 0 else None
 
 
-_AUCTION_FILTER = """
-FROM main.fct_auction_result AS a
-WHERE (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), a.product_id))
-  AND (CAST($start AS TIMESTAMPTZ) IS NULL OR a.delivery_start_utc >= CAST($start AS TIMESTAMPTZ))
-  AND (CAST($end AS TIMESTAMPTZ) IS NULL OR a.delivery_start_utc < CAST($end AS TIMESTAMPTZ))
-"""
-
-_AUCTION_ROWS_SQL = (
-    "SELECT a.auction_result_id, a.market_id, a.product_id, a.auction_id, a.delivery_start_utc, "
-    "a.delivery_end_utc, a.cleared_volume_mw, a.clearing_price_gbp_per_mw_h, a.source_id"
-    + _AUCTION_FILTER
-    + "ORDER BY a.delivery_start_utc, a.product_id, a.auction_result_id LIMIT $limit OFFSET $offset"
-)
-_AUCTION_COUNT_SQL = "SELECT count(*) AS n" + _AUCTION_FILTER
-
-_DISPATCH_FILTER = """
-FROM main.fct_dispatch AS d
-WHERE (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), d.product_id))
-  AND (CAST($start AS TIMESTAMPTZ) IS NULL OR d.start_utc >= CAST($start AS TIMESTAMPTZ))
-  AND (CAST($end AS TIMESTAMPTZ) IS NULL OR d.start_utc < CAST($end AS TIMESTAMPTZ))
-"""
-
-_DISPATCH_ROWS_SQL = (
-    "SELECT d.dispatch_id, d.market_id, d.product_id, d.participant_id, d.asset_id, d.source_asset_ref, "
-    "d.start_utc, d.end_utc, d.power_mw, d.energy_mwh, d.utilisation_price_gbp_per_mwh, "
-    "d.availability_price_gbp_per_mw_h, d.direction, d.instruction_source, d.source_id"
-    + _DISPATCH_FILTER
-    + "ORDER BY d.start_utc, d.dispatch_id LIMIT $limit OFFSET $offset"
-)
-_DISPATCH_COUNT_SQL = "SELECT count(*) AS n" + _DISPATCH_FILTER
+# -- published tables, declaratively (the API's /v1 dataset routes) -----------------------------
+# SQL below is assembled from identifiers declared in TableSpec/ListFilter objects in code (checked
+# against _IDENTIFIER when the spec is created) and from the published catalog; request values are
+# only ever bound as parameters.
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-def _page(
-    rows_sql: str,
-    count_sql: str,
-    product_ids: Iterable[str] | None,
-    start: datetime | date | None,
-    end: datetime | date | None,
-    limit: int,
-    offset: int,
-    db: ServingDB | None,
+def _ident(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a plain lower-case SQL identifier")
+    return f'"{name}"'
+
+
+def _in_dimension(column: str | None, dimension: str, key: str, condition: str) -> str:
+    """``t.<column> IN (SELECT <key> FROM main.<dimension> WHERE <condition>)``.
+
+    Every name comes from a spec, never from a request; values in ``condition`` are bound parameters.
+    """
+    return (
+        f"t.{_ident(column or '')} IN (SELECT {_ident(key)} FROM main.{_ident(dimension)} WHERE {condition})"  # noqa: S608 - identifiers from specs
+    )
+
+
+class TableNotPublished(LookupError):
+    """A table (or columns of it) that a query needs is not in the published warehouse yet."""
+
+    def __init__(self, table: str, missing_columns: Iterable[str] = ()):
+        self.table = table
+        self.missing_columns = tuple(missing_columns)
+        if self.missing_columns:
+            message = (
+                f"the published warehouse's {table} lacks the column(s) "
+                f"{', '.join(self.missing_columns)}; a newer build publishes them"
+            )
+        else:
+            message = f"the published warehouse has no table {table} yet; a newer build publishes it"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Rows whose value is one of the requested ones, for one query parameter.
+
+    ``via`` says where the value is looked up: ``self`` = a column of the table; ``market`` = the
+    operator of the row's market (``dim_market.<column>`` for the table's ``market_id``);
+    ``asset`` = an attribute of the row's asset (``dim_asset.<column>`` for the table's ``asset_id``).
+    """
+
+    param: str
+    column: str
+    via: Literal["self", "market", "asset"] = "self"
+
+    def __post_init__(self) -> None:
+        _ident(self.param)
+        _ident(self.column)
+
+    def predicate(self, spec: TableSpec, placeholder: str) -> str:
+        values = f"CAST(${placeholder} AS VARCHAR[])"
+        if self.via == "market":
+            condition = f"list_contains({values}, {_ident(self.column)})"
+            return _in_dimension(spec.market_column, "dim_market", "market_id", condition)
+        if self.via == "asset":
+            condition = f"list_contains({values}, {_ident(self.column)})"
+            return _in_dimension(spec.asset_column, "dim_asset", "asset_id", condition)
+        return f"list_contains({values}, t.{_ident(self.column)})"
+
+    def needs(self, spec: TableSpec) -> dict[str, tuple[str, ...]]:
+        """Tables and columns this filter reads (checked against the published catalog)."""
+        if self.via == "market":
+            return {spec.table: (spec.market_column or "",), "dim_market": ("market_id", self.column)}
+        if self.via == "asset":
+            return {spec.table: (spec.asset_column or "",), "dim_asset": ("asset_id", self.column)}
+        return {spec.table: (self.column,)}
+
+
+@dataclass(frozen=True)
+class RowScope:
+    """Which rows of per-asset data a caller may read. ``everything`` for admins.
+
+    - ``organisation_id``: an FSP sees rows of the assets its organisation registered
+      (``dim_asset.organisation_id``).
+    - ``operator_id``: a system operator sees rows in the markets it operates and rows of assets in
+      its area (``dno_areas``; ``None`` = a national operator, whose area is all of Great Britain).
+    """
+
+    everything: bool = False
+    organisation_id: int | None = None
+    operator_id: str | None = None
+    dno_areas: tuple[str, ...] | None = None
+
+
+OWNERSHIP_COLUMN = "organisation_id"  # dim_asset column naming the registering organisation
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What the API may read from one published table, and how it is filtered and ordered."""
+
+    table: str
+    columns: tuple[str, ...]
+    order_by: tuple[str, ...]
+    time_column: str | None = None
+    time_kind: Literal["instant", "date"] = "instant"
+    filters: tuple[ListFilter, ...] = ()
+    asset_column: str | None = None
+    market_column: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (self.table, *self.columns, *self.order_by):
+            _ident(name)
+        for name in (self.time_column, self.asset_column, self.market_column):
+            if name is not None:
+                _ident(name)
+        params = [f.param for f in self.filters]
+        if len(set(params)) != len(params):
+            raise ValueError(f"{self.table}: duplicate filter parameters {params}")
+
+    def filter(self, param: str) -> ListFilter:
+        return next(f for f in self.filters if f.param == param)
+
+    def needs(self, filters: Iterable[str] = (), scope: RowScope | None = None) -> dict[str, set[str]]:
+        needed: dict[str, set[str]] = {self.table: {*self.columns, *self.order_by}}
+        if self.time_column:
+            needed[self.table].add(self.time_column)
+        for param in filters:
+            for table, columns in self.filter(param).needs(self).items():
+                needed.setdefault(table, set()).update(columns)
+        if scope is not None and not scope.everything:
+            for table, columns in self._scope_needs(scope).items():
+                needed.setdefault(table, set()).update(columns)
+        return needed
+
+    def _scope_needs(self, scope: RowScope) -> dict[str, tuple[str, ...]]:
+        if scope.organisation_id is not None:
+            return {self.table: (self.asset_column or "",), "dim_asset": ("asset_id", OWNERSHIP_COLUMN)}
+        needs: dict[str, tuple[str, ...]] = {}
+        if self.market_column:
+            needs["dim_market"] = ("market_id", "operator_id")
+        if self.asset_column and scope.dno_areas is not None:
+            needs["dim_asset"] = ("asset_id", "dno_area")
+        needs[self.table] = tuple(c for c in (self.market_column, self.asset_column) if c)
+        return needs
+
+    def scope_predicate(self, scope: RowScope | None) -> tuple[str | None, dict[str, Any]]:
+        """SQL restricting the rows to the scope (None = no restriction) and its parameters."""
+        if scope is None or scope.everything:
+            return None, {}
+        if self.asset_column is None and self.market_column is None:
+            raise ValueError(f"{self.table} has neither an asset nor a market column to scope rows by")
+        if scope.organisation_id is not None:
+            if self.asset_column is None:
+                return "FALSE", {}
+            return (
+                _in_dimension(
+                    self.asset_column,
+                    "dim_asset",
+                    "asset_id",
+                    f"{_ident(OWNERSHIP_COLUMN)} = $scope_organisation_id",
+                ),
+                {"scope_organisation_id": scope.organisation_id},
+            )
+        if scope.operator_id is None:
+            return "FALSE", {}  # a scope naming nobody sees nothing
+        if scope.dno_areas is None and self.asset_column is not None:
+            return None, {}  # a national operator: every asset is in its area
+        parts, params = [], {}
+        if self.market_column is not None:
+            parts.append(
+                _in_dimension(
+                    self.market_column, "dim_market", "market_id", "operator_id = $scope_operator_id"
+                )
+            )
+            params["scope_operator_id"] = scope.operator_id
+        if self.asset_column is not None and scope.dno_areas is not None:
+            parts.append(
+                _in_dimension(
+                    self.asset_column,
+                    "dim_asset",
+                    "asset_id",
+                    "list_contains(CAST($scope_dno_areas AS VARCHAR[]), dno_area)",
+                )
+            )
+            params["scope_dno_areas"] = list(scope.dno_areas)
+        return "(" + " OR ".join(parts) + ")", params
+
+
+_publish_cache_lock = threading.Lock()
+_publish_cache: dict[tuple[str, str], Any] = {}
+
+
+def _per_publish(s: ReadSession, key: str, compute: Callable[[], T]) -> T:
+    """``compute()`` once per publish (the file identity changes with every publish)."""
+    cache_key = (s.publish_version, key)
+    try:
+        return _publish_cache[cache_key]
+    except KeyError:
+        pass
+    value = compute()
+    with _publish_cache_lock:
+        if len(_publish_cache) > 256:  # entries of replaced publishes
+            _publish_cache.clear()
+        _publish_cache[cache_key] = value
+    return value
+
+
+def published_columns(s: ReadSession) -> dict[str, tuple[str, ...]]:
+    """Table -> column names in the ``main`` schema of the publish ``s`` reads."""
+
+    def load() -> dict[str, tuple[str, ...]]:
+        frame = s.query(
+            "SELECT table_name, list(column_name ORDER BY column_index) AS columns FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main' GROUP BY table_name"
+        )
+        return {row[0]: tuple(row[1]) for row in frame.iter_rows()}
+
+    return _per_publish(s, "catalog", load)
+
+
+def _require(s: ReadSession, needed: dict[str, set[str]]) -> None:
+    catalog = published_columns(s)
+    for table, columns in needed.items():
+        have = catalog.get(table)
+        if have is None:
+            raise TableNotPublished(table)
+        missing = sorted(set(columns) - set(have))
+        if missing:
+            raise TableNotPublished(table, missing)
+
+
+def is_published(table: str, db: ServingDB | None = None) -> bool:
+    with _db(db).session() as s:
+        return table in published_columns(s)
+
+
+def _ceil_day(instant: datetime | None) -> date | None:
+    """The first UTC day whose midnight is at or after ``instant``."""
+    if instant is None:
+        return None
+    day = instant.date()
+    return day if instant.timetz() == time(0, tzinfo=UTC) else day + timedelta(days=1)
+
+
+def _time_bounds(
+    spec: TableSpec, start: datetime | None, end: datetime | None
+) -> tuple[list[str], dict[str, Any]]:
+    if spec.time_column is None or (start is None and end is None):
+        return [], {}
+    col = f"t.{_ident(spec.time_column)}"
+    where, params = [], {}
+    if spec.time_kind == "date":
+        # A date column holds UTC days; the day's instant is its midnight, so [from, to) keeps the
+        # days whose midnight falls inside: day >= ceil(from) and day < ceil(to).
+        if start is not None:
+            where.append(f"{col} >= CAST($start AS DATE)")
+            params["start"] = _ceil_day(start)
+        if end is not None:
+            where.append(f"{col} < CAST($end AS DATE)")
+            params["end"] = _ceil_day(end)
+        return where, params
+    if start is not None:
+        where.append(f"{col} >= CAST($start AS TIMESTAMPTZ)")
+        params["start"] = start
+    if end is not None:
+        where.append(f"{col} < CAST($end AS TIMESTAMPTZ)")
+        params["end"] = end
+    return where, params
+
+
+def table_page(
+    spec: TableSpec,
+    filters: dict[str, Iterable[str]] | None = None,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+    scope: RowScope | None = None,
+    db: ServingDB | None = None,
 ) -> Page:
+    """One page of ``spec.table``: the spec's columns, rows with the time column in [start, end),
+    matching every given filter (values of one filter are alternatives) and inside ``scope``.
+
+    Raises TableNotPublished when the publish lacks the table or a column the query needs.
+    """
     _check_page(limit, offset)
     start_utc, end_utc = to_utc(start), to_utc(end)
     _check_range(start_utc, end_utc)
-    params = {"product_ids": _product_list(product_ids), "start": start_utc, "end": end_utc}
+    given = {p: sorted({v for v in values if v}) for p, values in (filters or {}).items() if values}
+    given = {p: v for p, v in given.items() if v}
+    where, params = _time_bounds(spec, start_utc, end_utc)
+    for i, (param, values) in enumerate(sorted(given.items())):
+        where.append(spec.filter(param).predicate(spec, f"f{i}"))
+        params[f"f{i}"] = values
+    scope_sql, scope_params = spec.scope_predicate(scope)
+    if scope_sql:
+        where.append(scope_sql)
+        params.update(scope_params)
+    body = f" FROM main.{_ident(spec.table)} AS t" + (" WHERE " + " AND ".join(where) if where else "")
+    columns = ", ".join(f"t.{_ident(c)}" for c in spec.columns)
+    order = ", ".join(f"t.{_ident(c)}" for c in spec.order_by)
     with _db(db).session() as s:  # one cursor: rows and total come from the same publish
-        total = int(s.scalar(count_sql, params))
-        rows = s.query(rows_sql, {**params, "limit": limit, "offset": offset})
+        _require(s, spec.needs(given, scope))
+        total = int(s.scalar("SELECT count(*)" + body, params or None))
+        rows = s.query(
+            f"SELECT {columns}{body} ORDER BY {order} LIMIT $limit OFFSET $offset",  # noqa: S608 - identifiers from the spec
+            {**params, "limit": limit, "offset": offset},
+        )
     return Page(rows=rows, total=total, limit=limit, offset=offset)
+
+
+AUCTION_RESULTS = TableSpec(
+    table="fct_auction_result",
+    columns=AUCTION_RESULT_COLUMNS,
+    order_by=("delivery_start_utc", "product_id", "auction_result_id"),
+    time_column="delivery_start_utc",
+    filters=(
+        ListFilter("product_id", "product_id"),
+        ListFilter("market_id", "market_id"),
+        ListFilter("operator_id", "operator_id", via="market"),
+    ),
+    market_column="market_id",
+)
+
+DISPATCHES = TableSpec(
+    table="fct_dispatch",
+    columns=DISPATCH_COLUMNS,
+    order_by=("start_utc", "dispatch_id"),
+    time_column="start_utc",
+    filters=(
+        ListFilter("product_id", "product_id"),
+        ListFilter("market_id", "market_id"),
+        ListFilter("operator_id", "operator_id", via="market"),
+        ListFilter("asset_id", "asset_id"),
+        ListFilter("participant_id", "participant_id"),
+        ListFilter("asset_type", "asset_type", via="asset"),
+        ListFilter("size_band", "size_band", via="asset"),
+    ),
+    asset_column="asset_id",
+    market_column="market_id",
+)
 
 
 def auction_results(
@@ -245,7 +537,7 @@ def auction_results(
     db: ServingDB | None = None,
 ) -> Page:
     """Auction results (fct_auction_result) with delivery_start_utc in [start, end), stable order."""
-    return _page(_AUCTION_ROWS_SQL, _AUCTION_COUNT_SQL, product_ids, start, end, limit, offset, db)
+    return table_page(AUCTION_RESULTS, {"product_id": product_ids or ()}, start, end, limit, offset, db=db)
 
 
 def dispatches(
@@ -257,7 +549,7 @@ def dispatches(
     db: ServingDB | None = None,
 ) -> Page:
     """Dispatches (fct_dispatch) with start_utc in [start, end), stable order."""
-    return _page(_DISPATCH_ROWS_SQL, _DISPATCH_COUNT_SQL, product_ids, start, end, limit, offset, db)
+    return table_page(DISPATCHES, {"product_id": product_ids or ()}, start, end, limit, offset, db=db)
 
 
 # -- products -----------------------------------------------------------------------------------
@@ -302,12 +594,27 @@ def products_with_data(db: ServingDB | None = None) -> pl.DataFrame:
 
 
 def known_product_ids(db: ServingDB | None = None) -> set[str]:
-    """Every product id in the taxonomy (dim_product) or in the facts."""
-    frame = _db(db).query(
-        "SELECT product_id FROM main.dim_product UNION SELECT product_id FROM main.fct_auction_result "
-        "UNION SELECT product_id FROM main.fct_dispatch"
-    )
-    return {p for p in frame["product_id"].to_list() if p is not None}
+    """Every product id in the taxonomy (dim_product) or in the facts (cached per publish)."""
+
+    def load(s: ReadSession) -> frozenset[str]:
+        frame = s.query(
+            "SELECT product_id FROM main.dim_product UNION SELECT product_id FROM main.fct_auction_result "
+            "UNION SELECT product_id FROM main.fct_dispatch"
+        )
+        return frozenset(p for p in frame["product_id"].to_list() if p is not None)
+
+    with _db(db).session() as s:
+        return set(_per_publish(s, "product_ids", lambda: load(s)))
+
+
+def known_markets(db: ServingDB | None = None) -> pl.DataFrame:
+    """dim_market's market_id and operator_id (cached per publish)."""
+    with _db(db).session() as s:
+        return _per_publish(
+            s,
+            "markets",
+            lambda: s.query("SELECT market_id, operator_id FROM main.dim_market ORDER BY market_id"),
+        )
 
 
 def data_date_range(db: ServingDB | None = None) -> tuple[date, date] | None:
@@ -532,3 +839,197 @@ def unmatched_source_ids(db: ServingDB | None = None) -> pl.DataFrame:
             "SELECT reason, ref_type, source_asset_ref, asset_id, detail, candidate_mpans, first_source_id, "
             "row_count FROM intermediate.int_unmatched_source_ids ORDER BY reason, ref_type, source_asset_ref"
         )
+
+
+# -- forecast inputs (UC25, UC28) ---------------------------------------------------------------
+ForecastGranularity = Literal["window", "day", "month"]
+FORECAST_GRANULARITIES: tuple[str, ...] = ("window", "day", "month")
+
+_FORECAST_MART_SQL = """
+WITH m AS (
+    SELECT period_start, product_id, market_id, activity, record_count, n_units, volume_mw, volume_mwh,
+           vwap_availability_price_gbp_per_mw_h AS pa, vwap_utilisation_price_gbp_per_mwh AS pu
+    FROM main.mart_market_trends
+    WHERE period_grain = $granularity
+      AND (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), product_id))
+      AND (CAST($asset_types AS VARCHAR[]) IS NULL OR list_contains(CAST($asset_types AS VARCHAR[]), asset_type))
+      AND (CAST($size_bands AS VARCHAR[]) IS NULL OR list_contains(CAST($size_bands AS VARCHAR[]), size_band))
+      AND (CAST($start_day AS DATE) IS NULL OR period_start >= CAST($start_day AS DATE))
+      AND (CAST($end_day AS DATE) IS NULL OR period_start < CAST($end_day AS DATE))
+)
+SELECT timezone('UTC', CAST(period_start AS TIMESTAMP)) AS period_start_utc,
+       timezone('UTC', CAST(period_start AS TIMESTAMP)
+           + CASE WHEN $granularity = 'month' THEN INTERVAL 1 MONTH ELSE INTERVAL 1 DAY END) AS period_end_utc,
+       product_id,
+       market_id,
+       activity,
+       CAST(sum(record_count) AS BIGINT) AS records,
+       CAST(sum(n_units) AS BIGINT) AS units,
+       sum(volume_mw) AS volume_mw,
+       sum(volume_mwh) AS volume_mwh,
+       sum(pa * volume_mwh) FILTER (WHERE pa IS NOT NULL AND volume_mwh IS NOT NULL)
+           / nullif(sum(volume_mwh) FILTER (WHERE pa IS NOT NULL AND volume_mwh IS NOT NULL), 0)
+           AS availability_price_gbp_per_mw_h,
+       sum(pu * volume_mwh) FILTER (WHERE pu IS NOT NULL AND volume_mwh IS NOT NULL)
+           / nullif(sum(volume_mwh) FILTER (WHERE pu IS NOT NULL AND volume_mwh IS NOT NULL), 0)
+           AS utilisation_price_gbp_per_mwh
+FROM m
+GROUP BY period_start, product_id, market_id, activity
+ORDER BY period_start_utc, product_id, activity
+"""
+
+_FORECAST_WINDOW_FILTER = """
+FROM main.fct_auction_result AS a
+WHERE (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), a.product_id))
+  AND (CAST($start AS TIMESTAMPTZ) IS NULL OR a.delivery_start_utc >= CAST($start AS TIMESTAMPTZ))
+  AND (CAST($end AS TIMESTAMPTZ) IS NULL OR a.delivery_start_utc < CAST($end AS TIMESTAMPTZ))
+"""
+
+_FORECAST_WINDOW_SQL = (
+    """
+SELECT a.delivery_start_utc AS period_start_utc,
+       a.delivery_end_utc AS period_end_utc,
+       a.product_id,
+       a.market_id,
+       'auction_result' AS activity,
+       CAST(1 AS BIGINT) AS records,
+       CAST(NULL AS BIGINT) AS units,
+       CAST(a.cleared_volume_mw AS DOUBLE) AS volume_mw,
+       CAST(a.cleared_volume_mw AS DOUBLE) * (epoch(a.delivery_end_utc) - epoch(a.delivery_start_utc)) / 3600.0
+           AS volume_mwh,
+       CAST(a.clearing_price_gbp_per_mw_h AS DOUBLE) AS availability_price_gbp_per_mw_h,
+       CAST(NULL AS DOUBLE) AS utilisation_price_gbp_per_mwh"""
+    + _FORECAST_WINDOW_FILTER
+    + "ORDER BY a.delivery_start_utc, a.product_id, a.auction_result_id"
+)
+_FORECAST_WINDOW_COUNT_SQL = "SELECT count(*) AS n" + _FORECAST_WINDOW_FILTER
+
+# Public participation only: NESO publishes its unit results and dispatches are public; bids are not.
+_FORECAST_ASSETS_SQL = """
+WITH activity AS (
+    SELECT asset_id, product_id, 'auction_result' AS activity, count(*) AS records,
+           sum(executed_volume_mwh) AS volume_mwh,
+           min(delivery_start_utc) AS first_active_utc, max(delivery_start_utc) AS last_active_utc
+    FROM main.fct_auction_unit_result
+    WHERE asset_id IS NOT NULL
+      AND (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), product_id))
+      AND (CAST($start AS TIMESTAMPTZ) IS NULL OR delivery_start_utc >= CAST($start AS TIMESTAMPTZ))
+      AND (CAST($end AS TIMESTAMPTZ) IS NULL OR delivery_start_utc < CAST($end AS TIMESTAMPTZ))
+    GROUP BY asset_id, product_id
+    UNION ALL
+    SELECT asset_id, product_id, 'dispatch', count(*), sum(energy_mwh), min(start_utc), max(start_utc)
+    FROM main.fct_dispatch
+    WHERE asset_id IS NOT NULL
+      AND (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), product_id))
+      AND (CAST($start AS TIMESTAMPTZ) IS NULL OR start_utc >= CAST($start AS TIMESTAMPTZ))
+      AND (CAST($end AS TIMESTAMPTZ) IS NULL OR start_utc < CAST($end AS TIMESTAMPTZ))
+    GROUP BY asset_id, product_id
+)
+SELECT a.asset_id, d.asset_type, d.size_band, d.capacity_mw, d.dno_area, d.gsp_group, d.flex_zone,
+       a.product_id, a.activity, a.records, a.volume_mwh, a.first_active_utc, a.last_active_utc
+FROM activity AS a
+JOIN main.dim_asset AS d ON d.asset_id = a.asset_id
+WHERE (CAST($asset_types AS VARCHAR[]) IS NULL OR list_contains(CAST($asset_types AS VARCHAR[]), d.asset_type))
+  AND (CAST($size_bands AS VARCHAR[]) IS NULL OR list_contains(CAST($size_bands AS VARCHAR[]), d.size_band))
+ORDER BY a.asset_id, a.product_id, a.activity
+"""
+
+_FORECAST_PRODUCTS_SQL = """
+SELECT p.product_id, p.product_name, p.market_id, m.operator_id, p.service_type, p.direction, p.standard_product
+FROM main.dim_product AS p
+LEFT JOIN main.dim_market AS m ON m.market_id = p.market_id
+WHERE list_contains(CAST($product_ids AS VARCHAR[]), p.product_id)
+ORDER BY p.product_id
+"""
+
+
+@dataclass(frozen=True)
+class ForecastInputs:
+    products: pl.DataFrame  # the taxonomy of the products in the price history
+    price_history: pl.DataFrame  # per period x product x activity: volumes and volume-weighted prices
+    asset_features: pl.DataFrame  # per asset x product x activity: features and public participation
+
+
+def forecast_inputs(
+    granularity: ForecastGranularity = "day",
+    product_ids: Iterable[str] | None = None,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    asset_types: Iterable[str] | None = None,
+    size_bands: Iterable[str] | None = None,
+    max_rows: int = MAX_LIMIT,
+    db: ServingDB | None = None,
+) -> ForecastInputs:
+    """What a third-party forecaster needs, from one publish.
+
+    Price history: ``window`` = every auction result (clearing price and cleared volume per delivery
+    window, fct_auction_result); ``day``/``month`` = mart_market_trends summed over asset types and
+    size bands (or only the given ones), with MWh-weighted prices, per UTC day/month, product and
+    activity. Periods start in [start, end). Asset features: every asset (dim_asset) with public
+    activity in those products and that range: auction unit results and dispatches.
+
+    Raises ValueError when the price history would exceed ``max_rows`` or the arguments conflict,
+    TableNotPublished when a table it reads is missing.
+    """
+    if granularity not in FORECAST_GRANULARITIES:
+        raise ValueError(
+            f"granularity must be one of {', '.join(FORECAST_GRANULARITIES)}, got {granularity!r}"
+        )
+    start_utc, end_utc = to_utc(start), to_utc(end)
+    _check_range(start_utc, end_utc)
+    asset_type_list, size_band_list = _product_list(asset_types), _product_list(size_bands)
+    if granularity == "window" and (asset_type_list or size_band_list):
+        raise ValueError(
+            "granularity 'window' is the market's clearing result, which has no asset type or size band; "
+            "use granularity 'day' or 'month' to filter by asset_type or size_band"
+        )
+    params = {
+        "product_ids": _product_list(product_ids),
+        "start": start_utc,
+        "end": end_utc,
+        "asset_types": asset_type_list,
+        "size_bands": size_band_list,
+    }
+    history_tables = (
+        {"fct_auction_result": set()} if granularity == "window" else {"mart_market_trends": set()}
+    )
+    with _db(db).session() as s:
+        _require(
+            s,
+            {
+                **history_tables,
+                "fct_auction_unit_result": set(),
+                "fct_dispatch": set(),
+                "dim_asset": set(),
+                "dim_product": set(),
+                "dim_market": set(),
+            },
+        )
+        if granularity == "window":
+            history_params = {k: params[k] for k in ("product_ids", "start", "end")}
+            rows = int(s.scalar(_FORECAST_WINDOW_COUNT_SQL, history_params))
+            if rows > max_rows:
+                raise ValueError(
+                    f"the price history has {rows} auction results, more than {max_rows}: narrow product_id "
+                    "or from/to, use granularity 'day', or page through /v1/auction-results"
+                )
+            history = s.query(_FORECAST_WINDOW_SQL, history_params)
+        else:
+            history_params = {
+                "granularity": granularity,
+                "product_ids": params["product_ids"],
+                "asset_types": asset_type_list,
+                "size_bands": size_band_list,
+                "start_day": _ceil_day(start_utc),
+                "end_day": _ceil_day(end_utc),
+            }
+            history = s.query(_FORECAST_MART_SQL, history_params)
+            if history.height > max_rows:
+                raise ValueError(
+                    f"the price history has {history.height} rows, more than {max_rows}: narrow product_id "
+                    "or from/to, or use granularity 'month'"
+                )
+        assets = s.query(_FORECAST_ASSETS_SQL, params)
+        in_use = sorted(set(history["product_id"].to_list()) | set(assets["product_id"].to_list()))
+        products = s.query(_FORECAST_PRODUCTS_SQL, {"product_ids": in_use})
+    return ForecastInputs(products=products, price_history=history, asset_features=assets)

@@ -1,13 +1,18 @@
 """Response models of the SFE API: they document the JSON (OpenAPI) and hold its examples.
 
 Routes build their JSON directly from Polars frames for speed; these models describe that JSON.
+The models of the table routes are built from their declaration in ``sfe.api.datasets``.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+if TYPE_CHECKING:
+    from sfe.api.datasets import Dataset
 
 
 class ErrorBody(BaseModel):
@@ -61,39 +66,6 @@ class HealthUnavailable(BaseModel):
     )
 
 
-class AuctionResult(BaseModel):
-    auction_result_id: str = Field(examples=["a4924c0a250f504a2837ab1d7eb161d2"])
-    market_id: str = Field(examples=["neso_eac"])
-    product_id: str = Field(examples=["neso_eac_dch"])
-    auction_id: str | None = Field(examples=["EAC-20240401"])
-    delivery_start_utc: datetime = Field(
-        description="Start of delivery (UTC). Filters apply to this instant.",
-        examples=["2024-03-31T22:00:00+00:00"],
-    )
-    delivery_end_utc: datetime = Field(examples=["2024-04-01T02:00:00+00:00"])
-    cleared_volume_mw: float | None = Field(description="Cleared volume, MW.", examples=[160.0])
-    clearing_price_gbp_per_mw_h: float | None = Field(description="Clearing price, £/MW/h.", examples=[5.8])
-    source_id: str = Field(examples=["neso_eac_results"])
-
-
-class Dispatch(BaseModel):
-    dispatch_id: str = Field(examples=["593de2eef6aa11825b6e0cae19b730aa"])
-    market_id: str = Field(examples=["ukpn_flex"])
-    product_id: str = Field(examples=["ukpn_dynamic"])
-    participant_id: str | None = Field(examples=["kiwi-power"])
-    asset_id: str | None = Field(description="SFE asset id, null until the asset crosswalk resolves it.")
-    source_asset_ref: str | None = Field(description="The asset's id in the source.", examples=["FU-DYN-3"])
-    start_utc: datetime = Field(description="Dispatch start (UTC). Filters apply to this instant.")
-    end_utc: datetime
-    power_mw: float | None = Field(description="Utilisation power requested, MW.", examples=[1.25])
-    energy_mwh: float | None = Field(description="Utilisation energy requested, MWh.", examples=[1.875])
-    utilisation_price_gbp_per_mwh: float | None = Field(examples=[250.0])
-    availability_price_gbp_per_mw_h: float | None = Field(examples=[5.5])
-    direction: str | None = Field(examples=["up"])
-    instruction_source: str | None = Field(examples=["automatic"])
-    source_id: str = Field(examples=["ukpn_flexibility_dispatches"])
-
-
 class Product(BaseModel):
     product_id: str = Field(examples=["neso_eac_dch"])
     product_name: str = Field(examples=["Dynamic Containment High"])
@@ -108,21 +80,112 @@ class Product(BaseModel):
     last_start_utc: datetime | None = None
 
 
-class _Paged(BaseModel):
+class Paged(BaseModel):
     total: int = Field(description="Rows matching the filters (all pages).", examples=[1246])
     limit: int = Field(examples=[1000])
     offset: int = Field(examples=[0])
     next: str | None = Field(description="URL of the next page, null on the last page.")
 
 
-class AuctionResultsPage(_Paged):
-    data: list[AuctionResult]
-
-
-class DispatchesPage(_Paged):
-    data: list[Dispatch]
-
-
 class ProductsList(BaseModel):
     total: int
     data: list[Product]
+
+
+_PYTHON_TYPES: dict[str, Any] = {
+    "string": str,
+    "number": float,
+    "integer": int,
+    "boolean": bool,
+    "date": date,
+    "time": time,
+    "instant": datetime,
+}
+
+
+def item_model(dataset: Dataset) -> type[BaseModel]:
+    """One row of a table route: every declared column, always present, null where unknown."""
+    fields: dict[str, Any] = {
+        c.name: (_PYTHON_TYPES[c.type] | None, Field(description=c.doc or None, examples=[c.example]))
+        for c in dataset.columns
+    }
+    return create_model(dataset.item_schema, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def page_model(dataset: Dataset) -> type[BaseModel]:
+    return create_model(
+        dataset.page_schema, __base__=Paged, data=(list[item_model(dataset)], Field(description="The rows."))
+    )
+
+
+# -- forecast inputs ------------------------------------------------------------------------------
+class ForecastProduct(BaseModel):
+    product_id: str = Field(examples=["neso_eac_dch"])
+    product_name: str | None = Field(examples=["Dynamic Containment High"])
+    market_id: str | None = Field(examples=["neso_eac"])
+    operator_id: str | None = Field(examples=["neso"])
+    service_type: str | None = Field(examples=["Response"])
+    direction: str | None = Field(examples=["up"])
+    standard_product: str | None = Field(examples=["dynamic_containment_high"])
+
+
+class PriceHistoryRow(BaseModel):
+    period_start_utc: datetime = Field(
+        description="Start of the window, day or month (UTC).", examples=["2025-06-01T00:00:00+00:00"]
+    )
+    period_end_utc: datetime = Field(
+        description="End (UTC), exclusive.", examples=["2025-06-02T00:00:00+00:00"]
+    )
+    product_id: str = Field(examples=["neso_eac_dch"])
+    market_id: str | None = Field(examples=["neso_eac"])
+    activity: str = Field(
+        description="`auction_result` (auction clearing; per unit for day/month), `dispatch` (utilisation) or "
+        "`contract` (accepted DNO competition bids).",
+        examples=["auction_result"],
+    )
+    records: int | None = Field(description="Results, dispatches or contract-days aggregated.", examples=[83])
+    units: int | None = Field(description="Distinct assets (null for `window`).", examples=[18])
+    volume_mw: float | None = Field(description="Sum of the records' MW.", examples=[5140.6])
+    volume_mwh: float | None = Field(
+        description="MW x hours (capacity-hours or energy), MWh.", examples=[20562.4]
+    )
+    availability_price_gbp_per_mw_h: float | None = Field(
+        description="Clearing / availability price, MWh-weighted over the period, £/MW/h.", examples=[3.02]
+    )
+    utilisation_price_gbp_per_mwh: float | None = Field(
+        description="Utilisation price, MWh-weighted over the period, £/MWh.", examples=[173.72]
+    )
+
+
+class AssetFeatureRow(BaseModel):
+    asset_id: str = Field(examples=["ast_6b70d55e1649b11c"])
+    asset_type: str | None = Field(examples=["battery"])
+    size_band: str | None = Field(examples=["5_20mw"])
+    capacity_mw: float | None = Field(examples=[12.5])
+    dno_area: str | None = Field(description="DNO licence area.", examples=["EPN"])
+    gsp_group: str | None = Field(examples=["_A"])
+    flex_zone: str | None = Field(examples=["Takeley"])
+    product_id: str = Field(examples=["neso_eac_dch"])
+    activity: str = Field(
+        description="`auction_result` (won in an auction) or `dispatch`.", examples=["dispatch"]
+    )
+    records: int = Field(description="Results or dispatches in the range.", examples=[412])
+    volume_mwh: float | None = Field(description="Their volume, MWh.", examples=[1830.5])
+    first_active_utc: datetime = Field(examples=["2025-01-01T03:30:00+00:00"])
+    last_active_utc: datetime = Field(examples=["2025-06-30T18:30:00+00:00"])
+
+
+class ForecastInputsBody(BaseModel):
+    granularity: str = Field(examples=["day"])
+    period_from: datetime | None = Field(
+        alias="from",
+        description="The `from` of the request (UTC), null when open.",
+        examples=["2025-01-01T00:00:00+00:00"],
+    )
+    period_to: datetime | None = Field(
+        alias="to", description="The `to` of the request (UTC), null when open."
+    )
+    method: str = Field(description="How the tables are computed, in plain words.")
+    products: list[ForecastProduct]
+    price_history: list[PriceHistoryRow]
+    asset_features: list[AssetFeatureRow]

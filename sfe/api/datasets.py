@@ -1,0 +1,748 @@
+"""The /v1 table routes, declared: route path -> published table, public columns (with their
+documentation and an example value), time column, filters, sort key and who may read it.
+
+``sfe.api.routes.tables`` turns each ``Dataset`` into a GET route with paging and
+``format=json|csv|parquet``; ``sfe.queries.table_page`` turns its ``TableSpec`` into parameterised
+SQL. Table and column names come only from here, never from a request.
+
+Columns not listed are not served: lineage (``source_file``, ``source_row``) stays in the warehouse
+for analysts, and ``/v1/market-assets`` leaves out what locates or identifies a site (MPAN, lat/lon,
+connection point).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sfe import queries
+from sfe.queries import ListFilter, TableSpec
+
+STR, FLOAT, INT, BOOL, DATE, TIME, INSTANT = (
+    "string",
+    "number",
+    "integer",
+    "boolean",
+    "date",
+    "time",
+    "instant",
+)
+
+# Descriptions of columns that mean the same in every table.
+COMMON_DESCRIPTIONS = {
+    "market_id": "Market (`GET /v1/markets`).",
+    "product_id": "Product in the SFE taxonomy (`GET /v1/products`).",
+    "participant_id": "Market participant (`GET /v1/participants`).",
+    "participant_name": "The participant as the source spells it.",
+    "asset_id": "SFE asset id: one per physical asset across markets (`GET /v1/market-assets`).",
+    "source_asset_ref": "The asset's id in the source.",
+    "operator_id": "System operator (e.g. `neso`, `ukpn`, `nged`).",
+    "source_id": "The source the row was ingested from.",
+    "direction": "`up` (more export / less import) or `down`.",
+    "asset_type": "Asset type in the taxonomy (battery, ev_charging, heat_pump, ...).",
+    "size_band": "Capacity band: lt_100kw, 100kw_1mw, 1_5mw, 5_20mw, gt_20mw (or unknown).",
+    "flex_zone": "DNO flexibility zone.",
+    "service_type": "Service type (Response, Reserve, Local flexibility, ...).",
+    "settlement_date": "GB settlement day (Europe/London local date).",
+    "settlement_period": "Half-hour of the settlement day, 1-48 (46 or 50 on clock-change days).",
+    "duration_h": "Length of the delivery window, hours.",
+    "availability_price_gbp_per_mw_h": "Availability price, £/MW/h.",
+    "utilisation_price_gbp_per_mwh": "Utilisation price, £/MWh.",
+    "clearing_price_gbp_per_mw_h": "Clearing price, £/MW/h.",
+    "mpan": "Meter point administration number of the asset's connection.",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    example: Any
+    description: str = ""
+
+    @property
+    def doc(self) -> str:
+        return self.description or COMMON_DESCRIPTIONS.get(self.name, "")
+
+
+def C(name: str, type_: str, example: Any, description: str = "") -> Column:  # noqa: N802 - a table row
+    return Column(name, type_, example, description)
+
+
+@dataclass(frozen=True)
+class FilterDoc:
+    description: str
+    example: str
+    vocabulary: Literal["product", "market", "operator", "asset_type", "size_band"] | None = None
+
+
+FILTER_DOCS: dict[str, FilterDoc] = {
+    "product_id": FilterDoc(
+        "Only these products (repeat the parameter or separate ids by commas). See `GET /v1/products`.",
+        "neso_eac_dch",
+        "product",
+    ),
+    "market_id": FilterDoc(
+        "Only these markets (repeatable, comma-separated). See `GET /v1/markets`.", "neso_eac", "market"
+    ),
+    "operator_id": FilterDoc(
+        "Only rows of markets run by these system operators (repeatable, comma-separated), e.g. `neso`, `ukpn`.",
+        "ukpn",
+        "operator",
+    ),
+    "asset_type": FilterDoc(
+        "Only assets of these types (repeatable, comma-separated): battery, ev_charging, v2g, heat_pump, "
+        "ci_demand_response, small_generation, solar_pv, wind, hydro, other, unknown.",
+        "battery",
+        "asset_type",
+    ),
+    "size_band": FilterDoc(
+        "Only assets in these capacity bands (repeatable, comma-separated): lt_100kw, 100kw_1mw, 1_5mw, "
+        "5_20mw, gt_20mw, unknown.",
+        "1_5mw",
+        "size_band",
+    ),
+    "asset_id": FilterDoc("Only these SFE asset ids (repeatable, comma-separated).", "ast_6b70d55e1649b11c"),
+    "participant_id": FilterDoc("Only these participants (repeatable, comma-separated).", "kiwi_power_ltd"),
+    "standard_product": FilterDoc(
+        "Only these harmonised products (repeatable, comma-separated).", "dynamic_containment_high"
+    ),
+    "activity": FilterDoc(
+        "Only these activities: `auction_result` (NESO unit results), `dispatch`, `contract` (accepted DNO bids).",
+        "auction_result",
+    ),
+    "bm_unit": FilterDoc("Only these BM units (repeatable, comma-separated).", "T_MRSHB1-1"),
+    "dno_area": FilterDoc("Only assets in these DNO licence areas (e.g. EPN, LPN, SPN).", "EPN"),
+    "flex_zone": FilterDoc("Only assets in these DNO flexibility zones.", "Takeley"),
+    "gsp_group": FilterDoc("Only assets in these GSP groups (e.g. `_A`).", "_A"),
+    "role": FilterDoc("Only participants with these roles.", "fsp"),
+    "market_kind": FilterDoc("Only markets of these kinds (e.g. local_flexibility).", "local_flexibility"),
+    "status": FilterDoc("Only bids with these statuses (e.g. accepted, rejected).", "accepted"),
+    "competition_id": FilterDoc("Only bids in these competitions.", "NGED-2026Q2-WMID-04"),
+    "quality": FilterDoc("Only readings of these qualities: actual, estimated, missing.", "actual"),
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A single-valued filter with a fixed set of values and a default (e.g. the period grain)."""
+
+    param: str
+    values: tuple[str, ...]
+    default: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    path: str
+    item_schema: str  # OpenAPI schema name of one row
+    page_schema: str  # ... and of one page
+    tag: str
+    summary: str
+    description: str
+    spec: TableSpec
+    columns: tuple[Column, ...]
+    access: Literal["public", "own"] = "public"
+    choices: tuple[Choice, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        names = tuple(c.name for c in self.columns)
+        if names != self.spec.columns:
+            raise ValueError(
+                f"{self.path}: documented columns {names} differ from the spec's {self.spec.columns}"
+            )
+        for f in self.spec.filters:
+            if f.param not in FILTER_DOCS and f.param not in {c.param for c in self.choices}:
+                raise ValueError(f"{self.path}: filter {f.param!r} has no documentation")
+        if self.access == "own" and self.spec.asset_column is None:
+            raise ValueError(f"{self.path}: per-asset data needs an asset column to scope rows by")
+
+    @property
+    def name(self) -> str:
+        """File name of downloads: the path without /v1/."""
+        return self.path.removeprefix("/v1/")
+
+    @property
+    def list_filters(self) -> tuple[ListFilter, ...]:
+        choices = {c.param for c in self.choices}
+        return tuple(f for f in self.spec.filters if f.param not in choices)
+
+    def example_row(self) -> dict[str, Any]:
+        return {c.name: c.example for c in self.columns}
+
+
+def _filters(*names: str, **via: str) -> tuple[ListFilter, ...]:
+    """Filters on columns of the table, plus ``via``: param -> 'market' (operator of the row's
+    market) or 'asset' (attribute of the row's asset)."""
+    own = tuple(ListFilter(n, n) for n in names)
+    return own + tuple(ListFilter(param, param, kind) for param, kind in via.items())  # type: ignore[arg-type]
+
+
+# -- market data --------------------------------------------------------------------------------
+MARKET_DATA = "market data"
+OWN_DATA = "own data"
+TAXONOMY = "taxonomy"
+ANALYTICS = "analytics"
+
+AUCTION_RESULT_COLUMNS = (
+    C("auction_result_id", STR, "a4924c0a250f504a2837ab1d7eb161d2", "Id of the result."),
+    C("market_id", STR, "neso_eac"),
+    C("product_id", STR, "neso_eac_dch"),
+    C("auction_id", STR, "EAC-20240401", "The auction in the source."),
+    C(
+        "delivery_start_utc",
+        INSTANT,
+        "2024-03-31T22:00:00+00:00",
+        "Start of delivery (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("delivery_end_utc", INSTANT, "2024-04-01T02:00:00+00:00", "End of delivery (UTC), exclusive."),
+    C("cleared_volume_mw", FLOAT, 160.0, "Cleared volume, MW."),
+    C("clearing_price_gbp_per_mw_h", FLOAT, 5.8),
+    C("source_id", STR, "neso_eac_results"),
+)
+
+DISPATCH_COLUMNS = (
+    C("dispatch_id", STR, "593de2eef6aa11825b6e0cae19b730aa", "Id of the dispatch."),
+    C("market_id", STR, "ukpn_flex"),
+    C("product_id", STR, "ukpn_dynamic"),
+    C("participant_id", STR, "kiwi_power_ltd"),
+    C("asset_id", STR, "ast_1db536bce1453727", "SFE asset id, null until the asset crosswalk resolves it."),
+    C("source_asset_ref", STR, "FU-DYN-3"),
+    C(
+        "start_utc",
+        INSTANT,
+        "2024-04-01T15:00:00+00:00",
+        "Dispatch start (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("end_utc", INSTANT, "2024-04-01T16:30:00+00:00", "Dispatch end (UTC), exclusive."),
+    C("power_mw", FLOAT, 1.25, "Utilisation power requested, MW."),
+    C("energy_mwh", FLOAT, 1.875, "Utilisation energy requested, MWh."),
+    C("utilisation_price_gbp_per_mwh", FLOAT, 250.0),
+    C("availability_price_gbp_per_mw_h", FLOAT, 5.5),
+    C("direction", STR, "up"),
+    C("instruction_source", STR, "automatic", "How the instruction was issued (source vocabulary)."),
+    C("source_id", STR, "ukpn_flexibility_dispatches"),
+)
+
+AUCTION_UNIT_RESULT_COLUMNS = (
+    C("auction_unit_result_id", STR, "cbeae8100fdbd7922c7d6a08433ca714", "Id of the unit result."),
+    C("market_id", STR, "neso_eac"),
+    C("product_id", STR, "neso_eac_nbr"),
+    C("auction_id", STR, "434", "The auction in the source."),
+    C("unit_name", STR, "E_ALDMG2-1", "The unit as NESO names it."),
+    C("participant_id", STR, "aldmoor_renewables_plc"),
+    C("asset_id", STR, "ast_6b70d55e1649b11c"),
+    C(
+        "delivery_start_utc",
+        INSTANT,
+        "2025-01-01T00:00:00+00:00",
+        "Start of delivery (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("delivery_end_utc", INSTANT, "2025-01-01T00:30:00+00:00", "End of delivery (UTC), exclusive."),
+    C("executed_volume_mw", FLOAT, 192.6, "Volume the unit won, MW."),
+    C("clearing_price_gbp_per_mw_h", FLOAT, 6.87),
+    C("company_name", STR, "Aldmoor Renewables plc", "The company as NESO spells it."),
+    C("technology", STR, "Hydro", "Technology in NESO's vocabulary."),
+    C("asset_type", STR, "hydro"),
+    C("auction_product_code", STR, "NBR", "NESO's product code."),
+    C("service_type", STR, "Reserve"),
+    C("duration_h", FLOAT, 0.5),
+    C("executed_volume_mwh", FLOAT, 96.3, "executed_volume_mw x duration_h, MWh."),
+    C("source_id", STR, "neso_eac_unit_results"),
+)
+
+BID_COLUMNS = (
+    C("bid_id", STR, "NGED-2026Q2-WMID-04-B07", "Id of the bid."),
+    C("competition_id", STR, "NGED-2026Q2-WMID-04", "The DNO competition (tender)."),
+    C("market_id", STR, "nged_flex"),
+    C("product_id", STR, "nged_operational_utilisation"),
+    C("participant_id", STR, "voltshare_ev_ltd"),
+    C("asset_id", STR, "ast_64b306b37fc6287d"),
+    C(
+        "window_start_utc",
+        INSTANT,
+        "2026-04-01T15:00:00+00:00",
+        "Start of the service (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("window_end_utc", INSTANT, "2026-06-30T18:00:00+00:00", "End of the service (UTC), exclusive."),
+    C("offered_mw", FLOAT, 0.12, "Capacity offered, MW."),
+    C("availability_price_gbp_per_mw_h", FLOAT, 6.95),
+    C("utilisation_price_gbp_per_mwh", FLOAT, 116.12),
+    C("status", STR, "accepted", "Outcome of the bid."),
+    C("participant_name", STR, "Voltshare EV Ltd"),
+    C("source_asset_ref", STR, "VOLT-WMID-0034"),
+    C("submitted_utc", INSTANT, "2026-01-31T23:47:00+00:00", "When the bid was submitted (UTC)."),
+    C("operator_id", STR, "nged"),
+    C("licence_area", STR, "WMID", "DNO licence area of the competition."),
+    C("flex_zone", STR, "Lichfield"),
+    C("direction", STR, "up"),
+    C("service_start_date", DATE, "2026-04-01", "First service day (local)."),
+    C("service_end_date", DATE, "2026-06-30", "Last service day (local)."),
+    C("days_of_week", STR, "Mon-Fri", "Service days of the week."),
+    C("window_start_local", TIME, "16:00:00", "Daily service window start, GB local time."),
+    C("window_end_local", TIME, "19:00:00", "Daily service window end, GB local time."),
+    C("required_mw", FLOAT, 5.3, "Capacity the DNO asked for, MW."),
+    C("ceiling_availability_price_gbp_per_mw_h", FLOAT, 26.63, "The competition's price ceiling, £/MW/h."),
+    C("ceiling_utilisation_price_gbp_per_mwh", FLOAT, 469.0, "The competition's price ceiling, £/MWh."),
+    C("competition_status", STR, "awarded", "State of the competition."),
+    C("source_id", STR, "dno_flex_competitions"),
+)
+
+SETTLEMENT_COLUMNS = (
+    C("settlement_id", STR, "NESO-ST-202501-FENW|L000001", "Statement and line."),
+    C("market_id", STR, "neso_eac"),
+    C("product_id", STR, "neso_eac_nbr"),
+    C("participant_id", STR, "fenwick_battery_partners_llp"),
+    C("asset_id", STR, "ast_0928bdba12a9d8ff"),
+    C(
+        "period_start_utc",
+        INSTANT,
+        "2025-01-01T00:30:00+00:00",
+        "Start of the settled period (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("period_end_utc", INSTANT, "2025-01-01T01:00:00+00:00", "End of the settled period (UTC), exclusive."),
+    C("availability_payment_gbp", FLOAT, 8.07, "Availability payment, £."),
+    C("utilisation_payment_gbp", FLOAT, 0.0, "Utilisation payment, £."),
+    C("penalty_gbp", FLOAT, 0.0, "Penalty (non-delivery), £."),
+    C("total_gbp", FLOAT, 8.07, "Net amount of the line, £."),
+    C("statement_id", STR, "NESO-ST-202501-FENW", "The settlement statement."),
+    C("line_id", STR, "L000001", "Line of the statement."),
+    C("revision", INT, 1, "Statement revision in force."),
+    C("statement_date", DATE, "2025-02-12", "Date of the statement."),
+    C("operator_id", STR, "neso"),
+    C("participant_name", STR, "Fenwick Battery Partners LLP"),
+    C("line_type", STR, "availability", "availability, utilisation or penalty."),
+    C("contract_ref", STR, "EAC-434-NBR", "Contract the line settles."),
+    C("dispatch_ref", STR, "NGED-DI-20250101-000001", "Dispatch instruction the line settles."),
+    C("mpan", STR, "1239345068441"),
+    C("source_asset_ref", STR, "NBM-FENW-006"),
+    C("asset_ref_type", STR, "eac_unit_name", "Kind of source_asset_ref."),
+    C("direction", STR, "down"),
+    C("availability_mw", FLOAT, 2.3, "Capacity made available, MW."),
+    C("availability_h", FLOAT, 0.5, "Hours of availability."),
+    C("availability_price_gbp_per_mw_h", FLOAT, 7.02),
+    C("instructed_mwh", FLOAT, 0.933, "Energy instructed, MWh."),
+    C("delivered_mwh", FLOAT, 0.951, "Energy delivered (metered), MWh."),
+    C("utilisation_price_gbp_per_mwh", FLOAT, 138.31),
+    C("currency", STR, "GBP", "Currency of the amounts."),
+    C("source_id", STR, "so_settlement_statements"),
+)
+
+METERING_COLUMNS = (
+    C("asset_id", STR, "ast_8d77704d2f7423b2"),
+    C(
+        "start_utc",
+        INSTANT,
+        "2025-01-02T00:00:00+00:00",
+        "Start of the half hour (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("end_utc", INSTANT, "2025-01-02T00:30:00+00:00", "End of the half hour (UTC), exclusive."),
+    C("import_mwh", FLOAT, 0.005596, "Energy imported, MWh (null where quality = missing)."),
+    C("export_mwh", FLOAT, 0.0, "Energy exported, MWh (null where quality = missing)."),
+    C("mpan", STR, "1000188585808"),
+    C("quality", STR, "actual", "actual, estimated or missing."),
+)
+
+SYSTEM_PRICE_COLUMNS = (
+    C("settlement_date", DATE, "2025-01-01"),
+    C("settlement_period", INT, 1),
+    C(
+        "start_utc",
+        INSTANT,
+        "2025-01-01T00:00:00+00:00",
+        "Start of the period (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("end_utc", INSTANT, "2025-01-01T00:30:00+00:00", "End of the period (UTC), exclusive."),
+    C("system_sell_price_gbp_per_mwh", FLOAT, 71.92, "System sell price, £/MWh."),
+    C("system_buy_price_gbp_per_mwh", FLOAT, 71.92, "System buy price, £/MWh."),
+    C("net_imbalance_volume_mwh", FLOAT, -19.23, "Net imbalance volume, MWh."),
+    C("price_derivation_code", STR, "N", "Elexon's price derivation code."),
+    C("reserve_scarcity_price_gbp_per_mwh", FLOAT, 0.0, "Reserve scarcity price, £/MWh."),
+    C("total_accepted_offer_volume_mwh", FLOAT, 1224.79, "Accepted offer volume, MWh."),
+    C("total_accepted_bid_volume_mwh", FLOAT, -693.93, "Accepted bid volume, MWh."),
+    C("created_utc", INSTANT, "2025-01-02T00:45:05+00:00", "When Elexon created the price (UTC)."),
+)
+
+BM_ACCEPTANCE_COLUMNS = (
+    C("bm_unit", STR, "E_GRDCO-1", "BM unit (Elexon id)."),
+    C("acceptance_number", STR, "12000", "Acceptance number."),
+    C("acceptance_time_utc", INSTANT, "2025-01-01T00:40:00+00:00", "When NESO accepted (UTC)."),
+    C(
+        "time_from_utc",
+        INSTANT,
+        "2025-01-01T01:04:00+00:00",
+        "Start of the segment (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("time_to_utc", INSTANT, "2025-01-01T01:07:00+00:00", "End of the segment (UTC)."),
+    C("level_from_mw", FLOAT, 0.0, "Level at the start, MW."),
+    C("level_to_mw", FLOAT, -22.0, "Level at the end, MW."),
+    C("so_flag", BOOL, True, "System (not energy) action."),
+    C("stor_flag", BOOL, False, "Short-term operating reserve action."),
+    C("national_grid_bm_unit", STR, "GRDCO-1", "The BM unit as NESO names it."),
+    C("settlement_date", DATE, "2025-01-01"),
+    C("settlement_period_from", INT, 3, "Settlement period of time_from_utc."),
+    C("settlement_period_to", INT, 3, "Settlement period of time_to_utc."),
+    C("deemed_bo_flag", BOOL, False, "Deemed bid-offer flag."),
+    C("rr_flag", BOOL, False, "Replacement reserve flag."),
+    C("amendment_flag", STR, "ORI", "ORI(ginal) or amended."),
+    C("segment_energy_mwh", FLOAT, -0.55, "Energy of the segment (trapezoid of the levels), MWh."),
+)
+
+MARKET_COLUMNS = (
+    C("market_id", STR, "ukpn_flex"),
+    C("market_name", STR, "UK Power Networks local flexibility", "Name of the market."),
+    C("operator_id", STR, "ukpn"),
+    C("operator_name", STR, "UK Power Networks", "Name of the operator."),
+    C(
+        "market_kind",
+        STR,
+        "local_flexibility",
+        "ancillary_services, balancing_mechanism, local_flexibility, ...",
+    ),
+)
+
+MARKET_ASSET_COLUMNS = (
+    C("asset_id", STR, "ast_de27405840024587"),
+    C("asset_name", STR, "E_ALDMG3-1", "The asset's most widely known market id."),
+    C("asset_type", STR, "battery"),
+    C("capacity_mw", FLOAT, 12.5, "Capacity, MW (see capacity_basis)."),
+    C("capacity_basis", STR, "max_market_mw", "Where capacity_mw comes from."),
+    C("size_band", STR, "5_20mw"),
+    C("gsp_group", STR, "_H", "Grid supply point group."),
+    C("dno_area", STR, "SEPD", "DNO licence area."),
+    C("flex_zone", STR, "Kenninghall"),
+    C("bm_unit", STR, "T_MRSHB1-1", "BM unit, where the asset has one."),
+    C("eac_unit_name", STR, "E_ALDMG3-1", "NESO EAC unit name, where the asset has one."),
+    C("ukpn_fu_id", STR, "BRTA-KENN-15A7", "UKPN flexible unit id, where the asset has one."),
+    C("is_registered", BOOL, False, "Registered on SFE by its owner (otherwise derived from market data)."),
+    C("first_seen_utc", INSTANT, "2025-01-01T03:30:00+00:00", "First market activity (UTC)."),
+    C("last_seen_utc", INSTANT, "2026-04-25T18:30:00+00:00", "Latest market activity (UTC)."),
+)
+
+PARTICIPANT_COLUMNS = (
+    C("participant_id", STR, "brightacre_solar_ltd"),
+    C("participant_name", STR, "Brightacre Solar Ltd", "Name (the most used spelling)."),
+    C("role", STR, "fsp", "Role in the markets."),
+    C("name_variants", INT, 1, "Spellings seen across sources."),
+    C("names_seen", STR, "Brightacre Solar Ltd", "Those spellings."),
+    C("source_count", INT, 5, "Sources the participant appears in."),
+)
+
+SETTLEMENT_PERIOD_COLUMNS = (
+    C("settlement_date", DATE, "2025-03-30"),
+    C("settlement_period", INT, 3),
+    C("start_utc", INSTANT, "2025-03-30T01:00:00+00:00", "Start (UTC). `from`/`to` apply to this instant."),
+    C("end_utc", INSTANT, "2025-03-30T01:30:00+00:00", "End (UTC), exclusive."),
+    C("periods_in_day", INT, 46, "Periods of the settlement day: 46, 48 or 50."),
+)
+
+MARKET_TRENDS_COLUMNS = (
+    C("period_grain", STR, "month", "`day` or `month`."),
+    C(
+        "period_start",
+        DATE,
+        "2025-12-01",
+        "First UTC day of the period. `from`/`to` apply to its midnight UTC.",
+    ),
+    C("market_id", STR, "neso_eac"),
+    C("product_id", STR, "neso_eac_dch"),
+    C("standard_product", STR, "dynamic_containment_high", "Harmonised product."),
+    C("asset_type", STR, "battery"),
+    C("size_band", STR, "gt_20mw"),
+    C("activity", STR, "auction_result", "auction_result, dispatch or contract."),
+    C("record_count", INT, 83, "Records aggregated."),
+    C("n_units", INT, 18, "Distinct assets."),
+    C("volume_mw", FLOAT, 5140.6, "Sum of the records' MW."),
+    C("avg_volume_mw", FLOAT, 61.93, "Mean MW per record."),
+    C("volume_mwh", FLOAT, 20562.4, "Energy / capacity-hours, MWh."),
+    C("vwap_availability_price_gbp_per_mw_h", FLOAT, 3.02, "MWh-weighted availability price, £/MW/h."),
+    C("avg_availability_price_gbp_per_mw_h", FLOAT, 3.02, "Mean availability price, £/MW/h."),
+    C("vwap_utilisation_price_gbp_per_mwh", FLOAT, 173.72, "MWh-weighted utilisation price, £/MWh."),
+    C("avg_utilisation_price_gbp_per_mwh", FLOAT, 173.72, "Mean utilisation price, £/MWh."),
+    C("prior_year_volume_mwh", FLOAT, 4605.6, "volume_mwh of the same period a year earlier."),
+    C("yoy_volume_mwh_change", FLOAT, 3.46, "Year-on-year change of volume_mwh (1.0 = +100 %)."),
+    C("yoy_vwap_availability_price_change", FLOAT, 0.55, "Year-on-year change of the availability VWAP."),
+    C("yoy_vwap_utilisation_price_change", FLOAT, 0.04, "Year-on-year change of the utilisation VWAP."),
+)
+
+
+def _names(columns: tuple[Column, ...]) -> tuple[str, ...]:
+    return tuple(c.name for c in columns)
+
+
+DATASETS: tuple[Dataset, ...] = (
+    Dataset(
+        path="/v1/auction-results",
+        item_schema="AuctionResult",
+        page_schema="AuctionResultsPage",
+        tag=MARKET_DATA,
+        summary="Auction results (cleared volumes and prices)",
+        description="Cleared auction results (e.g. NESO response and reserve auctions, per EFA block or "
+        "30-minute window) with `delivery_start_utc` in `[from, to)`, ordered by delivery start, product "
+        "and id.",
+        spec=queries.AUCTION_RESULTS,
+        columns=AUCTION_RESULT_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/auction-unit-results",
+        item_schema="AuctionUnitResult",
+        page_schema="AuctionUnitResultsPage",
+        tag=MARKET_DATA,
+        summary="Auction results per unit (who won what)",
+        description="NESO auction results per unit as NESO publishes them: executed volume and clearing "
+        "price per unit and window, with the unit's SFE asset, ordered by delivery start and id.",
+        spec=TableSpec(
+            table="fct_auction_unit_result",
+            columns=_names(AUCTION_UNIT_RESULT_COLUMNS),
+            order_by=("delivery_start_utc", "auction_unit_result_id"),
+            time_column="delivery_start_utc",
+            filters=_filters(
+                "product_id",
+                "market_id",
+                "asset_type",
+                "asset_id",
+                "participant_id",
+                operator_id="market",
+                size_band="asset",
+            ),
+            asset_column="asset_id",
+            market_column="market_id",
+        ),
+        columns=AUCTION_UNIT_RESULT_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/dispatches",
+        item_schema="Dispatch",
+        page_schema="DispatchesPage",
+        tag=MARKET_DATA,
+        summary="Dispatches (utilisation instructions)",
+        description="Dispatches (DNO flexibility dispatches and SO instructions) with `start_utc` in "
+        "`[from, to)`, ordered by start and id.",
+        spec=queries.DISPATCHES,
+        columns=DISPATCH_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/system-prices",
+        item_schema="SystemPrice",
+        page_schema="SystemPricesPage",
+        tag=MARKET_DATA,
+        summary="Imbalance (system) prices per settlement period",
+        description="Elexon system sell/buy prices and net imbalance volume per settlement period, with "
+        "`start_utc` in `[from, to)`.",
+        spec=TableSpec(
+            table="fct_system_price",
+            columns=_names(SYSTEM_PRICE_COLUMNS),
+            order_by=("start_utc",),
+            time_column="start_utc",
+        ),
+        columns=SYSTEM_PRICE_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/bm-acceptances",
+        item_schema="BmAcceptance",
+        page_schema="BmAcceptancesPage",
+        tag=MARKET_DATA,
+        summary="Balancing Mechanism acceptances (BOALF)",
+        description="Bid-offer acceptance segments per BM unit with `time_from_utc` in `[from, to)`, "
+        "ordered by start, unit and acceptance.",
+        spec=TableSpec(
+            table="fct_bm_acceptance",
+            columns=_names(BM_ACCEPTANCE_COLUMNS),
+            order_by=("time_from_utc", "bm_unit", "acceptance_number", "time_to_utc"),
+            time_column="time_from_utc",
+            filters=_filters("bm_unit"),
+        ),
+        columns=BM_ACCEPTANCE_COLUMNS,
+    ),
+    # -- per-asset data: an FSP sees its own assets, an SO its markets and area, admins everything
+    Dataset(
+        path="/v1/bids",
+        item_schema="Bid",
+        page_schema="BidsPage",
+        tag=OWN_DATA,
+        summary="Bids in DNO flexibility competitions (own assets)",
+        description="Bids with `window_start_utc` in `[from, to)`: an FSP sees the bids of its own "
+        "assets, a system operator those in its markets or area, an admin all.",
+        spec=TableSpec(
+            table="fct_bid",
+            columns=_names(BID_COLUMNS),
+            order_by=("window_start_utc", "bid_id"),
+            time_column="window_start_utc",
+            filters=_filters(
+                "product_id",
+                "market_id",
+                "operator_id",
+                "asset_id",
+                "participant_id",
+                "competition_id",
+                "status",
+                asset_type="asset",
+                size_band="asset",
+            ),
+            asset_column="asset_id",
+            market_column="market_id",
+        ),
+        columns=BID_COLUMNS,
+        access="own",
+    ),
+    Dataset(
+        path="/v1/settlements",
+        item_schema="Settlement",
+        page_schema="SettlementsPage",
+        tag=OWN_DATA,
+        summary="Settlement lines in force (own assets)",
+        description="Settlement statement lines in force (latest revision) with `period_start_utc` in "
+        "`[from, to)`: availability, utilisation and penalty amounts per asset and period.",
+        spec=TableSpec(
+            table="fct_settlement",
+            columns=_names(SETTLEMENT_COLUMNS),
+            order_by=("period_start_utc", "settlement_id"),
+            time_column="period_start_utc",
+            filters=_filters(
+                "product_id",
+                "market_id",
+                "operator_id",
+                "asset_id",
+                "participant_id",
+                asset_type="asset",
+                size_band="asset",
+            ),
+            asset_column="asset_id",
+            market_column="market_id",
+        ),
+        columns=SETTLEMENT_COLUMNS,
+        access="own",
+    ),
+    Dataset(
+        path="/v1/metering",
+        item_schema="MeterReading",
+        page_schema="MeterReadingsPage",
+        tag=OWN_DATA,
+        summary="Half-hourly metered energy (own assets)",
+        description="Half-hourly import/export per asset and MPAN with `start_utc` in `[from, to)`, ordered "
+        "by start and MPAN. Large: page through it with `limit`/`offset` (or the `Link` header) "
+        "and narrow it with `asset_id` and a time range.",
+        spec=TableSpec(
+            table="fct_metering",
+            columns=_names(METERING_COLUMNS),
+            order_by=("start_utc", "mpan"),
+            time_column="start_utc",
+            filters=_filters("asset_id", "quality", asset_type="asset", size_band="asset"),
+            asset_column="asset_id",
+        ),
+        columns=METERING_COLUMNS,
+        access="own",
+    ),
+    # -- taxonomy
+    Dataset(
+        path="/v1/markets",
+        item_schema="Market",
+        page_schema="MarketsPage",
+        tag=TAXONOMY,
+        summary="Markets and their operators",
+        description="Every market in the taxonomy with its system operator and kind.",
+        spec=TableSpec(
+            table="dim_market",
+            columns=_names(MARKET_COLUMNS),
+            order_by=("market_id",),
+            filters=_filters("operator_id", "market_kind"),
+        ),
+        columns=MARKET_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/market-assets",
+        item_schema="MarketAsset",
+        page_schema="MarketAssetsPage",
+        tag=TAXONOMY,
+        summary="Assets seen in market data (public fields)",
+        description="One row per physical asset across markets (the asset crosswalk): type, capacity, "
+        "size band, area and market ids. What locates a site (MPAN, coordinates, connection point) and "
+        "who owns it are not public.",
+        spec=TableSpec(
+            table="dim_asset",
+            columns=_names(MARKET_ASSET_COLUMNS),
+            order_by=("asset_id",),
+            filters=_filters("asset_id", "asset_type", "size_band", "dno_area", "gsp_group", "flex_zone"),
+            asset_column="asset_id",
+        ),
+        columns=MARKET_ASSET_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/participants",
+        item_schema="Participant",
+        page_schema="ParticipantsPage",
+        tag=TAXONOMY,
+        summary="Market participants",
+        description="Companies seen in the markets, one row per participant however the sources spell it.",
+        spec=TableSpec(
+            table="dim_participant",
+            columns=_names(PARTICIPANT_COLUMNS),
+            order_by=("participant_id",),
+            filters=_filters("participant_id", "role"),
+        ),
+        columns=PARTICIPANT_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/settlement-periods",
+        item_schema="SettlementPeriod",
+        page_schema="SettlementPeriodsPage",
+        tag=TAXONOMY,
+        summary="GB settlement periods (the half-hour calendar)",
+        description="Settlement day and period of every UTC half hour, with 46/50 periods on clock-change "
+        "days, for `start_utc` in `[from, to)`.",
+        spec=TableSpec(
+            table="dim_settlement_period",
+            columns=_names(SETTLEMENT_PERIOD_COLUMNS),
+            order_by=("start_utc",),
+            time_column="start_utc",
+        ),
+        columns=SETTLEMENT_PERIOD_COLUMNS,
+    ),
+    # -- analytics marts
+    Dataset(
+        path="/v1/market-trends",
+        item_schema="MarketTrend",
+        page_schema="MarketTrendsPage",
+        tag=ANALYTICS,
+        summary="Prices and volumes per period, product, asset type and size band (UC6)",
+        description="Volumes and volume-weighted prices per day or month (`period_grain`) x market x product "
+        "x asset type x size band x activity, with year-on-year changes. Aggregates only: no single asset "
+        "or provider is identifiable.",
+        spec=TableSpec(
+            table="mart_market_trends",
+            columns=_names(MARKET_TRENDS_COLUMNS),
+            order_by=("period_start", "market_id", "product_id", "activity", "asset_type", "size_band"),
+            time_column="period_start",
+            time_kind="date",
+            filters=_filters(
+                "period_grain",
+                "market_id",
+                "product_id",
+                "standard_product",
+                "asset_type",
+                "size_band",
+                "activity",
+                operator_id="market",
+            ),
+            market_column="market_id",
+        ),
+        columns=MARKET_TRENDS_COLUMNS,
+        choices=(
+            Choice(
+                "period_grain",
+                ("day", "month"),
+                "month",
+                "Period of aggregation: `day` or `month` (UTC days of the window start).",
+            ),
+        ),
+    ),
+)
+
+BY_PATH = {d.path: d for d in DATASETS}
+if len(BY_PATH) != len(DATASETS):
+    raise ValueError("two datasets share a path")
+
+
+def by_tag(*tags: str) -> tuple[Dataset, ...]:
+    return tuple(d for d in DATASETS if d.tag in tags)

@@ -1,0 +1,1 @@
+"""The API's routers, one module per area; ``sfe.api.app.create_app`` includes them."""

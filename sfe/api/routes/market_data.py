@@ -1,0 +1,12 @@
+"""Public market data (auction results, dispatches, system prices, BM acceptances) and per-asset
+data scoped to the caller (bids, settlements, metering), all declared in ``sfe.api.datasets``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sfe.api import datasets
+from sfe.api.routes.tables import add_table_routes
+
+router = APIRouter()
+add_table_routes(router, datasets.by_tag(datasets.MARKET_DATA, datasets.OWN_DATA))

@@ -1,0 +1,139 @@
+"""Turns each declared ``Dataset`` (``sfe.api.datasets``) into a paged GET route.
+
+Every table route has the same parameters (time range when the table has a time column, the
+dataset's filters, ``limit``/``offset``, ``format``) and the same answers (JSON page, CSV or
+Parquet; 400/401/403/422/429/503 as JSON errors).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from sfe import csv_safe, queries, taxonomy
+from sfe.api import schemas, scoping
+from sfe.api.common import (
+    DB,
+    Format,
+    From,
+    Limit,
+    Offset,
+    To,
+    check_known,
+    error_responses,
+    list_values,
+    page_response,
+    tabular_content,
+    time_range,
+)
+from sfe.api.datasets import FILTER_DOCS, Dataset
+from sfe.serving import ServingDB
+
+
+def known_values(vocabulary: str, db: ServingDB) -> tuple[set[str], str]:
+    """The values a filter accepts, and where a user finds them."""
+    if vocabulary == "product":
+        return queries.known_product_ids(db), "GET /v1/products lists the products"
+    if vocabulary in ("market", "operator"):
+        column = "market_id" if vocabulary == "market" else "operator_id"
+        values = {v for v in queries.known_markets(db)[column].to_list() if v}
+        return values, "GET /v1/markets lists the markets and their operators"
+    table = {"asset_type": "asset_types", "size_band": "size_bands"}[vocabulary]
+    values = {row[vocabulary] for row in taxonomy.table(table)} | {"unknown"}
+    return values, f"known: {', '.join(sorted(values))}"
+
+
+def _filter_values(dataset: Dataset, given: dict[str, Any], db: ServingDB) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for f in dataset.list_filters:
+        requested = list_values(given.get(f.param))
+        if not requested:
+            continue
+        vocabulary = FILTER_DOCS[f.param].vocabulary
+        if vocabulary is not None:
+            known, listed_at = known_values(vocabulary, db)
+            check_known(f.param, requested, known, listed_at)
+        values[f.param] = requested
+    for choice in dataset.choices:
+        values[choice.param] = [given.get(choice.param) or choice.default]
+    return values
+
+
+def _example_csv(dataset: Dataset) -> str:
+    import polars as pl
+
+    row = dataset.example_row()
+    return csv_safe.to_csv(pl.DataFrame({k: [v] for k, v in row.items()}))
+
+
+def _endpoint(dataset: Dataset):
+    has_time = dataset.spec.time_column is not None
+
+    def endpoint(request: Request, db: ServingDB, **params: Any) -> Response:
+        principal = params.pop("principal", None)
+        scope = scoping.row_scope(principal) if dataset.access == "own" else None
+        start, end = (
+            time_range(params.pop("from_", None), params.pop("to", None)) if has_time else (None, None)
+        )
+        filters = _filter_values(dataset, params, db)
+        page = queries.table_page(
+            dataset.spec, filters, start, end, params["limit"], params["offset"], scope=scope, db=db
+        )
+        return page_response(request, page, params["format"], dataset.name)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    signature = [
+        inspect.Parameter("request", keyword, annotation=Request),
+        inspect.Parameter("db", keyword, annotation=DB),
+    ]
+    if dataset.access == "own":
+        signature.append(inspect.Parameter("principal", keyword, annotation=scoping.Caller))
+    if has_time:
+        signature += [
+            inspect.Parameter("from_", keyword, annotation=From, default=None),
+            inspect.Parameter("to", keyword, annotation=To, default=None),
+        ]
+    for f in dataset.list_filters:
+        doc = FILTER_DOCS[f.param]
+        annotation = Annotated[list[str] | None, Query(description=doc.description, examples=[[doc.example]])]
+        signature.append(inspect.Parameter(f.param, keyword, annotation=annotation, default=None))
+    for choice in dataset.choices:
+        annotation = Annotated[
+            Literal[choice.values],  # type: ignore[valid-type]
+            Query(description=choice.description, examples=[choice.default]),
+        ]
+        signature.append(
+            inspect.Parameter(choice.param, keyword, annotation=annotation, default=choice.default)
+        )
+    signature += [
+        inspect.Parameter("limit", keyword, annotation=Limit, default=queries.DEFAULT_LIMIT),
+        inspect.Parameter("offset", keyword, annotation=Offset, default=0),
+        inspect.Parameter("format", keyword, annotation=Format, default="json"),
+    ]
+    endpoint.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    endpoint.__name__ = dataset.name.replace("-", "_")
+    endpoint.__doc__ = dataset.description
+    return endpoint
+
+
+def add_table_routes(router: APIRouter, datasets: Iterable[Dataset]) -> None:
+    for dataset in datasets:
+        codes = [400, 422, 429, 503] if dataset.spec.time_column else [422, 429, 503]
+        if dataset.access == "own":
+            codes[1:1] = [401, 403]
+        example = {"total": 1, "limit": 1000, "offset": 0, "next": None, "data": [dataset.example_row()]}
+        router.add_api_route(
+            dataset.path,
+            _endpoint(dataset),
+            methods=["GET"],
+            tags=[dataset.tag],
+            summary=dataset.summary,
+            description=dataset.description,
+            response_model=schemas.page_model(dataset),
+            responses={200: tabular_content(example, _example_csv(dataset)), **error_responses(*codes)},
+            operation_id=dataset.name.replace("-", "_"),
+        )
