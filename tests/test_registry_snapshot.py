@@ -1,0 +1,200 @@
+"""The registry snapshot (raw/registry/*.parquet): the contract's files and types, consistent contents,
+no personal data, and the Dagster asset materialised in-process."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from sfe.registry import assets, consultations, db, groups, products, snapshot
+from sfe.registry.access import Role
+from sfe.registry.models import ApiKey, User, UserSession, UserToken
+from sfe.registry_schema import SCHEMAS, TABLES, check_table, snapshot_path
+
+try:
+    from registry_helpers import asset_row, make_principal
+except ImportError:  # tests/ imported as a package
+    from tests.registry_helpers import asset_row, make_principal
+
+
+@pytest.fixture
+def registry(lake_paths):
+    db.dispose_all()
+    yield lake_paths
+    db.dispose_all()
+
+
+def read(table: str, paths):
+    data = pq.read_table(snapshot_path(table, paths))
+    check_table(table, data)
+    return data.to_pylist()
+
+
+def _populate():
+    fsp = make_principal("Acme Flex", Role.FSP)
+    so = make_principal("UK Power Networks", Role.SYSTEM_OPERATOR, operator_id="ukpn")
+    other = make_principal("Beta Flex", Role.FSP)
+    now = datetime.now(UTC)
+    with db.session() as s:
+        # secrets and personal data that must never reach the lake
+        user = s.get(User, fsp.user_id)
+        user.password_hash = "$argon2id$v=19$SECRET-HASH"
+        s.add(
+            UserToken(
+                user_id=fsp.user_id, purpose="confirm_email", token_hash="TOKENHASH" * 4, expires_at=now
+            )
+        )
+        s.add(UserSession(user_id=fsp.user_id, token_hash="SESSIONHASH" * 4, expires_at=now))
+        s.add(ApiKey(user_id=fsp.user_id, name="ci", prefix="sfe_ab", key_hash="APIKEYHASH" * 4))
+        first = assets.register_asset(s, fsp, asset_row(1, bm_unit="T_ACME-1", ukpn_fu_id="ACME-FU-1"))
+        second = assets.register_asset(s, fsp, asset_row(2, asset_type="heat_pump", energy_mwh=None))
+        assets.register_asset(s, other, asset_row(3, mpan=None, gsp_group="_B", postcode=None))
+        group = groups.create_group(s, fsp, "Eastern portfolio")
+        groups.add_to_group(s, fsp, group.group_id, [first.registry_asset_id, second.registry_asset_id])
+        groups.remove_from_group(s, fsp, group.group_id, [second.registry_asset_id])
+        live = products.register_product(
+            s,
+            so,
+            {
+                "product_id": "ukpn_reg_peak_2027",
+                "market_id": "ukpn_flex",
+                "product_name": "Peak 2027",
+                "service_type": "Local flexibility",
+                "direction": "up",
+                "standard_product": "peak_reduction",
+                "zones": ["Aldreth", "Halstead"],
+                "utilisation_price_gbp_per_mwh": 600,
+            },
+        )
+        products.transition(s, so, live.product_id, "live")
+        draft = products.register_product(
+            s,
+            so,
+            {
+                "market_id": "ukpn_flex",
+                "product_name": "Draft",
+                "service_type": "Local flexibility",
+                "direction": "down",
+            },
+        )
+        consultation = consultations.open_consultation(
+            s,
+            so,
+            draft.product_id,
+            title="t",
+            closes_at=now + timedelta(days=3),
+            questions=[{"kind": "text", "prompt": "Anything?"}],
+        )
+        consultations.submit_response(
+            s,
+            fsp,
+            consultation.consultation_id,
+            {consultation.questions[0].question_id: "CONFIDENTIAL ANSWER"},
+        )
+    return fsp, so, first
+
+
+def test_snapshot_writes_every_contract_file_with_the_registry_contents(registry):
+    fsp, so, first = _populate()
+    rows = snapshot.write_snapshot()
+    assert rows == {
+        "organisations": 3,
+        "assets": 3,
+        "asset_market_ids": 4,  # first: MPAN, BM unit, fu_id; second: MPAN; third: none
+        "asset_groups": 1,
+        "asset_group_memberships": 2,
+        "products": 2,
+    }
+    for table in TABLES:
+        assert snapshot_path(table, registry).exists()
+    orgs = {r["organisation_name"]: r for r in read("organisations", registry)}
+    assert orgs["UK Power Networks"]["organisation_kind"] == "system_operator"
+    assert orgs["UK Power Networks"]["operator_id"] == "ukpn"
+    asset_rows = {r["registry_asset_id"]: r for r in read("assets", registry)}
+    battery = asset_rows[first.registry_asset_id]
+    assert battery["organisation_name"] == "Acme Flex" and battery["organisation_id"] == fsp.organisation_id
+    assert (battery["asset_type"], battery["capacity_mw"], battery["energy_mwh"]) == ("battery", 2.0, 4.0)
+    assert (battery["mpan"], battery["gsp_group"], battery["dno_area"]) == (first.mpan, "_A", "EPN")
+    assert battery["registered_at_utc"].tzinfo is not None
+    refs = {
+        (r["registry_asset_id"], r["ref_type"], r["source_asset_ref"])
+        for r in read("asset_market_ids", registry)
+    }
+    assert {
+        (first.registry_asset_id, "mpan", first.mpan),
+        (first.registry_asset_id, "bm_unit", "T_ACME-1"),
+        (first.registry_asset_id, "ukpn_fu_id", "ACME-FU-1"),
+    } <= refs
+    assert len(refs) == rows["asset_market_ids"] == 4
+    memberships = sorted(read("asset_group_memberships", registry), key=lambda r: r["registry_asset_id"])
+    assert [(m["registry_asset_id"], m["valid_to_utc"] is None) for m in memberships] == [
+        ("REG-000001", True),
+        ("REG-000002", False),
+    ]
+    product_rows = {r["product_id"]: r for r in read("products", registry)}
+    live = product_rows["ukpn_reg_peak_2027"]
+    assert (live["status"], live["operator_id"], live["market_id"]) == ("live", "ukpn", "ukpn_flex")
+    assert json.loads(live["zones"]) == ["Aldreth", "Halstead"]
+    assert live["live_from_utc"] is not None and live["utilisation_price_gbp_per_mwh"] == 600
+    assert {r["status"] for r in product_rows.values()} == {"live", "consultation"}
+
+
+def test_snapshot_holds_no_personal_data_or_secrets(registry):
+    fsp, so, _ = _populate()
+    snapshot.write_snapshot()
+    forbidden_columns = ("email", "password", "token", "hash", "phone", "display_name", "user", "key")
+    values: list[str] = []
+    for table in TABLES:
+        data = pq.read_table(snapshot_path(table, registry))
+        for column in data.column_names:
+            assert not any(word in column for word in forbidden_columns), f"{table}.{column}"
+        for row in data.to_pylist():
+            values += [str(v) for v in row.values() if v is not None]
+    text = "\n".join(values)
+    for secret in (
+        fsp.email,
+        so.email,
+        fsp.display_name,
+        "SECRET-HASH",
+        "TOKENHASH",
+        "SESSIONHASH",
+        "APIKEYHASH",
+    ):
+        assert secret not in text
+    assert "CONFIDENTIAL ANSWER" not in text and "@" not in text
+
+
+def test_an_empty_registry_gives_zero_row_files_and_rewrites_replace_atomically(registry):
+    assert snapshot.write_snapshot() == dict.fromkeys(TABLES, 0)
+    for table in TABLES:
+        data = pq.read_table(snapshot_path(table, registry))
+        assert data.num_rows == 0 and data.schema.names == SCHEMAS[table].names
+    make_principal("Acme Flex", Role.FSP)
+    assert snapshot.write_snapshot()["organisations"] == 1
+    leftovers = [p.name for p in (registry.raw / "registry").iterdir() if not p.name.endswith(".parquet")]
+    assert leftovers == []
+    assert read("organisations", registry)[0]["organisation_name"] == "Acme Flex"
+
+
+def test_dagster_asset_materialises_the_snapshot_in_process(registry):
+    from pipelines.defs.registry.assets import REGISTRY_SNAPSHOT_KEY, registry_snapshot
+
+    _populate()
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([registry_snapshot], instance=instance)
+    assert result.success
+    [materialization] = result.asset_materializations_for_node(registry_snapshot.op.name)
+    assert materialization.asset_key == REGISTRY_SNAPSHOT_KEY == dg.AssetKey(["raw", "registry"])
+    assert materialization.metadata["rows.assets"].value == 3
+    assert len(read("assets", registry)) == 3
+
+
+def test_the_code_location_has_the_registry_snapshot(registry):
+    from pipelines.definitions import defs
+
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "raw/registry" in keys
