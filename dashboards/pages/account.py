@@ -42,9 +42,11 @@ with right:
 # -- password ----------------------------------------------------------------------------------
 with st.expander("Change password"):
     with st.form("change_password", clear_on_submit=True):
-        current = st.text_input("Current password", type="password")
-        first = st.text_input("New password", type="password", max_chars=passwords.MAX_LENGTH)
-        second = st.text_input("Repeat the new password", type="password")
+        current = st.text_input("Current password", type="password", key="current_password")
+        first = st.text_input(
+            "New password", type="password", max_chars=passwords.MAX_LENGTH, key="new_password"
+        )
+        second = st.text_input("Repeat the new password", type="password", key="repeat_password")
         st.caption(passwords.POLICY_TEXT)
         changed = st.form_submit_button("Change password")
     if changed:
@@ -69,7 +71,9 @@ st.write(
     "revoke one without disturbing the others."
 )
 with st.form("create_api_key", clear_on_submit=True):
-    key_name = st.text_input("Name of the new key", placeholder="e.g. asset-sync on our EMS", max_chars=100)
+    key_name = st.text_input(
+        "Name of the new key", placeholder="e.g. asset-sync on our EMS", max_chars=100, key="api_key_name"
+    )
     create = st.form_submit_button("Create key", icon=":material/key:")
 if create:
     try:
@@ -100,7 +104,11 @@ else:
     if active:
         with st.form("revoke_api_key"):
             choice = st.selectbox(
-                "Revoke a key", active, format_func=lambda k: f"{k.name} ({k.prefix}…)", index=None
+                "Revoke a key",
+                active,
+                format_func=lambda k: f"{k.name} ({k.prefix}…)",
+                index=None,
+                key="revoke_key",
             )
             if st.form_submit_button("Revoke", icon=":material/key_off:") and choice is not None:
                 api_keys.revoke_key(me, choice.key_id)
@@ -123,7 +131,9 @@ if not me.is_admin:
     )
     with st.form("invite_member", clear_on_submit=True):
         invitee = st.text_input(
-            "Invite a colleague (email)", help=f"They join {me.organisation_name} as {ROLE_LABELS[me.role]}."
+            "Invite a colleague (email)",
+            help=f"They join {me.organisation_name} as {ROLE_LABELS[me.role]}.",
+            key="invite_email",
         )
         if st.form_submit_button("Send invitation", icon=":material/person_add:"):
             try:

@@ -92,7 +92,7 @@ def _invite_form(token: str) -> None:
     st.subheader(f"Join {organisation}")
     st.write(f"Finish the account for **{email}**: your name and a password.")
     with st.form("accept_invitation"):
-        name = st.text_input("Your name", max_chars=200)
+        name = st.text_input("Your name", max_chars=200, key="invite_name")
         first, second = _new_password_fields("invite")
         submitted = st.form_submit_button("Create my account", type="primary")
     if submitted:
@@ -115,8 +115,10 @@ def _invite_form(token: str) -> None:
 
 def _sign_in_tab() -> None:
     with st.form("sign_in"):
-        email = st.text_input("Email", autocomplete="email")
-        password = st.text_input("Password", type="password", autocomplete="current-password")
+        email = st.text_input("Email", autocomplete="email", key="sign_in_email")
+        password = st.text_input(
+            "Password", type="password", autocomplete="current-password", key="sign_in_password"
+        )
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
@@ -149,11 +151,13 @@ def _register_tab() -> None:
         )
         st.caption("System-operator accounts are verified by an SFE administrator before first use.")
     with st.form("register"):
-        email = st.text_input("Email", autocomplete="email")
-        name = st.text_input("Your name", max_chars=200)
-        organisation = st.text_input("Organisation", max_chars=200)
-        first = st.text_input("Password", type="password", max_chars=passwords.MAX_LENGTH)
-        second = st.text_input("Repeat the password", type="password")
+        email = st.text_input("Email", autocomplete="email", key="register_email")
+        name = st.text_input("Your name", max_chars=200, key="register_name")
+        organisation = st.text_input("Organisation", max_chars=200, key="register_organisation")
+        first = st.text_input(
+            "Password", type="password", max_chars=passwords.MAX_LENGTH, key="register_password"
+        )
+        second = st.text_input("Repeat the password", type="password", key="register_repeat")
         st.caption(passwords.POLICY_TEXT)
         submitted = st.form_submit_button("Create account", type="primary")
     if submitted:
