@@ -198,3 +198,51 @@ def test_the_code_location_has_the_registry_snapshot(registry):
 
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "raw/registry" in keys
+
+
+# -- demo registrations ------------------------------------------------------------------------------
+def test_demo_seeding_registers_a_share_of_the_fleet_with_its_market_ids_once(registry):
+    import numpy as np
+    import polars as pl
+
+    from sfe.generate.fleet import build_fleet
+    from sfe.registry import demo_assets
+
+    with pytest.raises(FileNotFoundError, match="sfe generate"):
+        demo_assets.seed_demo_assets()
+    fleet = build_fleet(300, np.random.default_rng([2024, 1])).assets
+    registry.generated.mkdir(parents=True)
+    fleet.write_csv(registry.generated / "fleet.csv")
+    demo_fsp = make_principal("Demo Flex Ltd", Role.FSP)  # as the demo accounts create it
+
+    first = {p.organisation: p for p in demo_assets.seed_demo_assets()}
+    owners = {org: spec[0] for org, spec in demo_assets.DEMO_PORTFOLIOS.items()}
+    for org, portfolio in first.items():
+        expected = fleet.filter(pl.col("owner_participant_id").is_in(owners[org])).height
+        assert len(portfolio.registered) == expected > 0, portfolio  # every fleet row passes validation
+        assert portfolio.refused == [] and portfolio.already == []
+        assert portfolio.group_members > 0
+    share = sum(len(p.registered) for p in first.values()) / fleet.height
+    assert 0.2 < share < 0.6
+
+    again = demo_assets.seed_demo_assets()  # idempotent
+    assert all(p.registered == [] and len(p.already) == len(first[p.organisation].registered) for p in again)
+    assert [p.group_members for p in again] == [first[p.organisation].group_members for p in again]
+
+    rows = snapshot.write_snapshot()
+    assert rows["assets"] == sum(len(p.registered) for p in first.values())
+    refs = {
+        (r["ref_type"], r["source_asset_ref"]): r["registry_asset_id"]
+        for r in read("asset_market_ids", registry)
+    }
+    mine = fleet.filter(pl.col("owner_participant_id").is_in(owners["Demo Flex Ltd"]))
+    for row in mine.iter_rows(named=True):
+        registered = refs[("mpan", row["mpan"])]
+        for ref_type in ("bm_unit", "eac_unit_name", "ukpn_fu_id", "competition_asset_ref"):
+            if row[ref_type]:
+                assert refs[(ref_type, row[ref_type])] == registered  # one asset for all its market ids
+    with db.session() as s:
+        owned = assets.list_assets(s, demo_fsp)
+        assert {a.organisation_name for a in owned} == {"Demo Flex Ltd"}
+        assert len(owned) == len(first["Demo Flex Ltd"].registered)
+        assert [g.group_name for g in groups.list_groups(s, demo_fsp)] == ["UK Power Networks portfolio"]
