@@ -12,10 +12,11 @@ silently seeing only public data.
 
 Wire-up in the app: ``security.install(app)`` registers the error handler that renders
 ``AuthError`` as ``{"error": code, "message": text}`` (the API's error style) with the
-``WWW-Authenticate`` header. Routes then use::
+``WWW-Authenticate`` header. Routes then take one of::
 
-    me: Principal = Depends(require_principal)
-    me: Principal = Depends(require_roles(Role.FSP))
+    me: CurrentPrincipal                                   # any signed-in caller, else 401
+    me: OptionalPrincipal                                  # None when anonymous
+    me: Annotated[Principal, Depends(require_roles(Role.FSP))]   # 403 for other roles
 """
 
 from __future__ import annotations
@@ -142,3 +143,7 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
         return principal
 
     return dependency
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
