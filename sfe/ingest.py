@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -217,27 +218,70 @@ class PartitionResult:
     superseded: int
 
 
-def _dedupe(src: Source, rows: pl.DataFrame) -> pl.DataFrame:
-    """Flag each row: loaded, duplicate (same normalised record seen earlier) or superseded."""
-    rows = rows.sort("__seq", "source_row")
-    rows = rows.with_columns(pl.struct(list(src.dedupe_columns())).is_first_distinct().alias("__first"))
-    unique = rows.filter("__first")
+def _distinct_mask(df: pl.DataFrame, columns: list[str], *, last: bool = False) -> pl.Series:
+    """Exactly ``pl.struct(columns).is_first_distinct()`` (or ``is_last_distinct``), computed cheaply.
+
+    Rows are hashed first; only rows whose hash repeats are compared in full, so a file of new
+    records costs one hash pass while a republished file still gets the exact comparison.
+    """
+    if df.is_empty():
+        return pl.Series(dtype=pl.Boolean)
+    repeated = df.select(pl.struct(columns).hash().is_duplicated()).to_series()
+    mask = ~repeated
+    if repeated.any():
+        key = pl.struct(columns)
+        exact = df.filter(repeated).select(key.is_last_distinct() if last else key.is_first_distinct())
+        mask = mask.scatter(repeated.arg_true(), exact.to_series())
+    return mask
+
+
+def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the loaded rows, per day and file: loaded / duplicates / superseded counts).
+
+    ``rows`` are every parsed row of the days being built. Within a day, a row is a duplicate when
+    the same normalised record came earlier (file order, then row order), superseded when a later
+    version of its natural key exists, and loaded otherwise. All days are flagged in one pass: the
+    day is part of every key.
+    """
+    in_order = rows.select(
+        ((pl.col("__seq").diff() > 0) | ((pl.col("__seq").diff() == 0) & (pl.col("source_row").diff() > 0)))
+        .fill_null(True)
+        .all()
+    ).item()
+    if not in_order:  # parsed files are in row order and concatenated in file order: rarely taken
+        rows = rows.sort("__seq", "source_row")
+    first = _distinct_mask(rows, [PARTITION_COLUMN, *src.dedupe_columns()])
+    distinct = rows.filter(first)
     if src.natural_key:
-        order = [src.version_column, "__seq"] if src.version_column else ["__seq"]
-        unique = unique.sort([*order, "source_row"], descending=True, nulls_last=True).with_columns(
-            pl.struct(list(src.natural_key)).is_first_distinct().alias("__winner")
-        )
+        # The winner of a natural key is the greatest (version, file, row), null versions lowest:
+        # with the rows in (file, row) order, a stable sort on the version makes it the last one.
+        if src.version_column:
+            position = distinct.with_row_index("__position").sort(
+                src.version_column, nulls_last=False, maintain_order=True
+            )
+            winner = _distinct_mask(position, [PARTITION_COLUMN, *src.natural_key], last=True)
+            order = position["__position"].filter(winner)
+            winner = pl.repeat(False, distinct.height, eager=True).scatter(order, True)
+        else:
+            winner = _distinct_mask(distinct, [PARTITION_COLUMN, *src.natural_key], last=True)
     else:
-        unique = unique.with_columns(pl.lit(True).alias("__winner"))
-    flags = unique.select("__seq", "source_row", "__winner")
-    return rows.join(flags, on=["__seq", "source_row"], how="left").with_columns(
-        pl.when(~pl.col("__first"))
-        .then(pl.lit("duplicate"))
-        .when(pl.col("__winner"))
-        .then(pl.lit("loaded"))
-        .otherwise(pl.lit("superseded"))
-        .alias("__outcome")
+        winner = pl.repeat(True, distinct.height, eager=True)
+    loaded_flag = first.clone().scatter(first.arg_true(), winner)
+    loaded = rows.filter(loaded_flag)
+    log = (
+        rows.select(PARTITION_COLUMN, "source_file_sha256")
+        .with_columns(first.alias("__first"), loaded_flag.alias("__loaded"))
+        .group_by(PARTITION_COLUMN, "source_file_sha256")
+        .agg(
+            pl.col("__loaded").sum().cast(pl.Int64).alias("loaded"),
+            (pl.len() - pl.col("__first").sum()).cast(pl.Int64).alias("duplicates"),
+            (pl.col("__first").sum() - pl.col("__loaded").sum()).cast(pl.Int64).alias("superseded"),
+        )
     )
+    return loaded, log
+
+
+_WRITERS = 4  # Parquet writes release the GIL; a few in flight hide the per-file fsync
 
 
 def build_partitions(
@@ -257,47 +301,58 @@ def build_partitions(
             for r in records
             if wanted_set.intersection(r.dates)
         ]
+        # Sorting on a file's rank by name instead of its name: same order, far cheaper.
+        file_rank = {name: rank for rank, name in enumerate(sorted({r.file_name for r, _ in files}))}
         frames = [
             pl.scan_parquet(p)
             .filter(pl.col(PARTITION_COLUMN).is_in(wanted))
-            .with_columns(pl.lit(r.seq, pl.Int64).alias("__seq"))
-            for r, p in files
+            .with_columns(
+                pl.lit(r.seq, pl.Int64).alias("__seq"),
+                pl.lit(file_rank[r.file_name], pl.Int64).alias("__file_rank"),
+            )
+            for r, p in sorted(files, key=lambda item: item[0].seq)
         ]
         rows = (
             pl.concat(frames).collect()
             if frames
-            else src.empty_frame().with_columns(pl.lit(0).alias("__seq"))
+            else src.empty_frame().with_columns(
+                pl.lit(0, pl.Int64).alias("__seq"), pl.lit(0, pl.Int64).alias("__file_rank")
+            )
         )
-        by_day = rows.partition_by(PARTITION_COLUMN, as_dict=True) if rows.height else {}
+        loaded, log = _outcomes(src, rows)
+        sort_cols = [PARTITION_COLUMN, "interval_start_utc", *src.natural_key, "__file_rank", "source_row"]
+        loaded_by_day = (
+            loaded.sort(sort_cols)
+            .select(src.empty_frame().columns)
+            .partition_by(PARTITION_COLUMN, as_dict=True, maintain_order=True)
+        )
+        log_by_day = log.sort(PARTITION_COLUMN, "source_file_sha256").partition_by(
+            PARTITION_COLUMN, as_dict=True, maintain_order=True, include_key=False
+        )
+        writes: list[tuple[pl.DataFrame, Path]] = []
         for day in wanted:
             part_dir = paths.raw_dir(source_id) / f"date={day.isoformat()}"
             log_path = paths.root / "ingest_log" / source_id / f"date={day.isoformat()}.parquet"
-            day_rows = by_day.get((day,))
-            if day_rows is None or day_rows.height == 0:
+            day_log = log_by_day.get((day,))
+            if day_log is None:
                 for stale in (part_dir / "data.parquet", log_path):
                     stale.unlink(missing_ok=True)
                 continue
-            flagged = _dedupe(src, day_rows)
-            loaded = flagged.filter(pl.col("__outcome") == "loaded")
-            sort_cols = ["interval_start_utc", *src.natural_key, "source_file", "source_row"]
-            write_parquet_atomic(
-                loaded.sort(sort_cols).select(src.empty_frame().columns), part_dir / "data.parquet"
-            )
-            log = flagged.group_by("source_file_sha256").agg(
-                (pl.col("__outcome") == "loaded").sum().cast(pl.Int64).alias("loaded"),
-                (pl.col("__outcome") == "duplicate").sum().cast(pl.Int64).alias("duplicates"),
-                (pl.col("__outcome") == "superseded").sum().cast(pl.Int64).alias("superseded"),
-            )
-            write_parquet_atomic(log.sort("source_file_sha256"), log_path)
+            day_rows = loaded_by_day.get((day,), loaded.clear().select(src.empty_frame().columns))
+            writes += [(day_rows, part_dir / "data.parquet"), (day_log, log_path)]
             results.append(
                 PartitionResult(
                     partition_date=day,
-                    rows_in=flagged.height,
-                    loaded=loaded.height,
-                    duplicates=int(log["duplicates"].sum()),
-                    superseded=int(log["superseded"].sum()),
+                    rows_in=int(
+                        day_log.select(pl.sum_horizontal(pl.all().exclude("source_file_sha256")).sum()).item()
+                    ),
+                    loaded=day_rows.height,
+                    duplicates=int(day_log["duplicates"].sum()),
+                    superseded=int(day_log["superseded"].sum()),
                 )
             )
+        with ThreadPoolExecutor(_WRITERS) as pool:
+            list(pool.map(lambda job: write_parquet_atomic(*job), writes))
     return results
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 LONDON = "Europe/London"
@@ -79,7 +81,10 @@ _DTYPES: dict[Kind, pl.DataType] = {
 
 @dataclass(frozen=True)
 class RowCheck:
-    """A rule every parsed row must satisfy; ``invalid`` is True for rows that break it."""
+    """A rule every parsed row must satisfy; ``invalid`` is True for rows that break it.
+
+    The expression must be row-wise (no window or aggregate): it may be evaluated on a subset.
+    """
 
     field: str
     reason: str
@@ -87,8 +92,8 @@ class RowCheck:
 
 
 def _blank_to_null(text: pl.Expr) -> pl.Expr:
-    text = text.str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
+    # replace() is several times cheaper than when/then/otherwise on text.
+    return text.str.strip_chars().replace("", None)
 
 
 def _parse_iso_utc(text: pl.Expr) -> pl.Expr:
@@ -103,6 +108,19 @@ def _parse_naive(text: pl.Expr) -> pl.Expr:
     return pl.coalesce(
         normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),  # with or without a fraction
         normalised.str.to_datetime("%Y-%m-%dT%H:%M", strict=False),
+    )
+
+
+def on_distinct(df: pl.DataFrame, column: str, expr: pl.Expr) -> pl.Expr:
+    """``expr`` (over ``column``) evaluated once per distinct value and mapped back onto the rows.
+
+    For text normalisation (regexes, case folding) of low-cardinality columns such as products or
+    company names: the result equals evaluating ``expr`` on every row; nulls map to null.
+    """
+    distinct = df.select(pl.col(column).drop_nulls().unique())
+    values = distinct.select(expr).to_series()
+    return pl.col(column).replace_strict(
+        distinct.to_series(), values, default=None, return_dtype=values.dtype
     )
 
 
@@ -141,6 +159,62 @@ def parse_expr(kind: Kind, text: pl.Expr) -> pl.Expr:
     if kind is Kind.TIME_OF_DAY:
         return text.str.slice(0, 8).str.to_time("%H:%M:%S", strict=False)
     raise ValueError(kind)
+
+
+def _quick_parse_expr(kind: Kind, text: pl.Expr, sample: str) -> pl.Expr | None:
+    """A cheaper parse for the layout of ``sample`` (a typical value), or None if there is none.
+
+    Where it yields a value, that value equals :func:`parse_expr`'s; where it yields null the row
+    is parsed again with :func:`parse_expr`, so it only has to be exact, not complete.
+    """
+    if kind not in (Kind.UTC_NAIVE, Kind.LOCAL_NAIVE, Kind.UTC_ISO) or len(sample) < 19:
+        return None
+    separator = sample[10]
+    if separator not in ("T", " "):
+        return None
+    layout = f"%Y-%m-%d{separator}%H:%M:%S"
+    # Polars reads a one-digit month or day too; the full parse only normalises \d{4}-\d{2}-\d{2}.
+    shape_ok = text.str.contains(r"^\d{4}-\d{2}-\d{2} ") if separator == " " else pl.lit(True)
+    if kind is Kind.UTC_ISO:
+        if sample.endswith("Z"):
+            parsed = text.str.to_datetime(layout + "%.fZ", strict=False).dt.replace_time_zone("UTC")
+            shape_ok = shape_ok & text.str.ends_with("Z")
+        else:
+            parsed = text.str.to_datetime(layout + "%.f%:z", strict=False, time_zone="UTC")
+        return pl.when(shape_ok).then(parsed)
+    # %.f is three times slower than a plain seconds layout on naive timestamps.
+    naive = text.str.to_datetime(layout + ("%.f" if "." in sample[19:] else ""), strict=False)
+    if kind is Kind.UTC_NAIVE:
+        return pl.when(shape_ok).then(naive.dt.replace_time_zone("UTC"))
+    local = naive.dt.replace_time_zone(LONDON, ambiguous="earliest", non_existent="null")
+    return pl.when(shape_ok).then(local.dt.convert_time_zone("UTC"))
+
+
+def _typed_columns(fields: Sequence[Field], canon: pl.DataFrame) -> pl.DataFrame:
+    """``canon`` plus ``__typed_<field>`` for every field: :func:`parse_expr` of the text.
+
+    Timestamps are first read with a quick layout; only the rows where that leaves a
+    non-blank value unread go through the full parse.
+    """
+    quick, retry = [], []
+    for f in fields:
+        sample = canon.get_column(f.name).drop_nulls().head(1).to_list()
+        expr = _quick_parse_expr(f.kind, pl.col(f.name), sample[0]) if sample else None
+        if expr is None:
+            quick.append(parse_expr(f.kind, pl.col(f.name)).cast(f.dtype).alias(f"__typed_{f.name}"))
+        else:
+            quick.append(expr.cast(f.dtype).alias(f"__typed_{f.name}"))
+            retry.append(pl.col(f.name).is_not_null() & pl.col(f"__typed_{f.name}").is_null())
+    typed = canon.with_columns(quick)
+    if not retry:
+        return typed
+    again = typed.select(pl.any_horizontal(retry)).to_series()
+    if not again.any():
+        return typed
+    full = canon.filter(again).with_columns(
+        [parse_expr(f.kind, pl.col(f.name)).cast(f.dtype).alias(f"__typed_{f.name}") for f in fields]
+    )
+    return pl.concat([typed.filter(~again), full]).sort("source_row")
 
 
 @dataclass
@@ -246,9 +320,7 @@ class Source:
                 for f in self.fields
             ],
         )
-        typed = canon.with_columns(
-            [parse_expr(f.kind, pl.col(f.name)).cast(f.dtype).alias(f"__typed_{f.name}") for f in self.fields]
-        )
+        typed = _typed_columns(self.fields, canon)
         # First problem per row, in field order: missing required value, then unparseable value.
         problems: list[tuple[pl.Expr, str, str]] = []
         for f in self.fields:
@@ -261,19 +333,14 @@ class Source:
                     f"cannot read {f.name} as {f.kind.value}",
                 )
             )
-        typed = typed.with_columns(_first_problem(problems))
-        parse_failed = typed.filter(pl.col("__field").is_not_null())
-        good = typed.filter(pl.col("__field").is_null()).select(
-            "source_row", *[pl.col(f"__typed_{f.name}").alias(f.name) for f in self.fields]
-        )
+        parse_failed, good = _split_failed(typed, problems)
+        good = good.select("source_row", *[pl.col(f"__typed_{f.name}").alias(f.name) for f in self.fields])
         derived = self.derive(good)
         checks = [(c.invalid(), c.field, c.reason) for c in self.row_checks()]
         if checks:
-            derived = derived.with_columns(_first_problem(checks))
-            check_failed_rows = derived.filter(pl.col("__field").is_not_null()).select(
-                "source_row", "__field", "__reason"
-            )
-            derived = derived.filter(pl.col("__field").is_null()).drop("__field", "__reason")
+            check_failed, derived = _split_failed(derived, checks)
+            check_failed_rows = check_failed.select("source_row", "__field", "__reason")
+            derived = derived.drop("__field", "__reason")
         else:
             check_failed_rows = pl.DataFrame(
                 schema={"source_row": pl.Int64, "__field": pl.String, "__reason": pl.String}
@@ -309,6 +376,23 @@ class Source:
         for f in self.fields:
             lines.append(f"| `{f.name}` | {f.kind.value} | {f.unit or ''} | {f.description} |")
         return "\n".join(lines)
+
+
+def _split_failed(
+    df: pl.DataFrame, problems: list[tuple[pl.Expr, str, str]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows with a problem, with __field/__reason of the first one; rows without a problem).
+
+    The first-problem chain is evaluated on the failing rows only (it is a long when/then chain);
+    this relies on every condition being row-wise, which RowCheck requires.
+    """
+    failing = pl.any_horizontal([cond.fill_null(False) for cond, _, _ in problems])
+    flagged = df.with_columns(failing.alias("__failing"))
+    failed = flagged.filter("__failing").drop("__failing").with_columns(_first_problem(problems))
+    passed = flagged.filter(~pl.col("__failing")).drop("__failing")
+    return failed, passed.with_columns(
+        pl.lit(None, pl.String).alias("__field"), pl.lit(None, pl.String).alias("__reason")
+    )
 
 
 def _first_problem(problems: list[tuple[pl.Expr, str, str]]) -> list[pl.Expr]:
@@ -356,21 +440,28 @@ def _quarantine_frame(
     )
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+_NOT_BLANK = re.compile(rb"[^\xef\xbb\xbf \r\n\t]")
+
+
 def read_csv_text(path: Path) -> pl.DataFrame:
-    """Read a CSV file as text columns, rejecting files that are not well-formed CSV."""
+    """Read a CSV file as text columns, rejecting files that are not well-formed CSV.
+
+    Polars' native reader does the parsing; the checks around it are byte scans, and the exact
+    line-by-line diagnosis runs only when a quick check cannot prove the file well formed.
+    """
     raw = path.read_bytes()
-    if not raw.strip(b"\xef\xbb\xbf \r\n\t"):
+    if _NOT_BLANK.search(raw) is None:
         raise FileRejected("the file is empty")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FileRejected(
-            f"the file is not valid UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 4]!r}); "
-            "expected UTF-8 CSV"
-        ) from None
-    if "\x00" in text:
+    # Scans below work on `raw` in place (a BOM holds no ',', '"', '\r' or NUL): copying a large
+    # file costs as much as reading it.
+    bom = len(_UTF8_BOM) if raw.startswith(_UTF8_BOM) else 0
+    if np.frombuffer(raw, dtype=np.uint8, offset=bom).max(initial=0) >= 0x80:
+        _decoded(raw)  # not ASCII: decode to validate the UTF-8 and name the first bad byte
+    if b"\x00" in raw:
         raise FileRejected("the file contains NUL bytes: it is binary, not CSV")
-    header_line = text.split("\n", 1)[0]
+    newline = raw.find(b"\n")
+    header_line = raw[bom : None if newline < 0 else newline].decode("utf-8")
     header = next(csv.reader([header_line]))
     seen: set[str] = set()
     for column in header:
@@ -379,34 +470,93 @@ def read_csv_text(path: Path) -> pl.DataFrame:
             # Polars would rename the second copy silently (…_duplicated_0); say so instead.
             raise FileRejected(f"the header repeats column {column.strip()!r}")
         seen.add(key)
-    _reject_ragged_lines(text, len(header))
     try:
         # From the bytes (3x faster than from the decoded text); a UTF-8 BOM is skipped by Polars.
-        return pl.read_csv(raw, infer_schema=False, has_header=True)
+        table = pl.read_csv(raw, infer_schema=False, has_header=True)
     except pl.exceptions.PolarsError as exc:
+        # A ragged line is the more useful diagnosis when there is one.
+        _reject_ragged_lines(raw[bom:], len(header))
         raise FileRejected(f"not readable as CSV: {exc}") from None
+    if not _every_row_has_width(raw, len(header), table.height):
+        _reject_ragged_lines(raw[bom:], len(header))
+    return table
 
 
-def _reject_ragged_lines(text: str, width: int) -> None:
+def _decoded(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            f"the file is not valid UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 4]!r}); "
+            "expected UTF-8 CSV"
+        ) from None
+
+
+def _every_row_has_width(body: bytes, width: int, rows: int) -> bool:
+    """True only if every line of ``body`` (the file, with or without its BOM) provably has ``width`` fields (False = look closer).
+
+    Polars has read the file without error, so no line has more fields than the header. Without
+    quotes every line is one row whose field count is its commas + 1, and with '\n' or '\r\n'
+    line ends the rows are the lines; then a file-wide comma count equal to (width - 1) per line
+    (header included) leaves no room for a line with fewer fields. Blank lines, quoted fields and
+    stray '\r' fail the proof and go to the line-by-line check.
+    """
+    if b'"' in body:
+        return False
+    if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+        return False
+    return body.count(b",") == (width - 1) * (rows + 1)
+
+
+_RAGGED_SCAN_BYTES = 64 << 20  # bounds the memory of the per-line comma count on very large files
+
+
+def _comma_counts(body: bytes) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per '\n'-separated line: (index of the first line, line starts, line ends, comma counts),
+    in chunks that end on a line end."""
+    data = np.frombuffer(body, dtype=np.uint8)
+    first_line, offset = 0, 0
+    while offset < len(data):
+        end = min(offset + _RAGGED_SCAN_BYTES, len(data))
+        if end < len(data):
+            cut = body.rfind(b"\n", offset, end)
+            end = cut + 1 if cut >= offset else (body.find(b"\n", end) + 1 or len(data))
+        chunk = data[offset:end]
+        newlines = np.flatnonzero(chunk == ord("\n"))
+        ends = np.append(newlines, len(chunk)) if end == len(data) else newlines
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        commas = np.flatnonzero(chunk == ord(","))
+        counts = np.diff(np.searchsorted(commas, ends), prepend=0)
+        yield first_line, starts + offset, ends + offset, counts
+        first_line += len(ends)
+        offset = end
+
+
+def _reject_ragged_lines(body: bytes, width: int) -> None:
     """Polars pads short rows with nulls silently; find rows whose field count is wrong.
 
-    Counting separators is vectorised; only lines whose count looks wrong (quoted commas) are
-    re-read with the csv module.
+    Commas are counted per line with NumPy; only lines whose count looks wrong (blank lines,
+    quoted commas) are re-read with the csv module.
     """
-    lines = pl.Series([text]).str.split("\n").explode()
-    counts = lines.str.strip_suffix("\r").str.count_matches(",", literal=True) + 1
-    suspicious = (counts != width) & (lines.str.strip_chars() != "")
-    for index in suspicious.arg_true().to_list():
-        line = lines[index]
-        fields = next(csv.reader([line]), [])
-        if len(fields) == width:
-            continue
-        line_no = index + 1
-        is_last = index == len(lines) - 1 or (index == len(lines) - 2 and lines[-1] == "")
-        if is_last and not text.endswith("\n") and len(fields) < width:
+    line_count = body.count(b"\n") + 1
+    ends_with_newline = body.endswith(b"\n")
+    for first_line, starts, ends, counts in _comma_counts(body):
+        suspicious = np.flatnonzero(counts + 1 != width).tolist()
+        lines = pl.Series([body[starts[k] : ends[k]] for k in suspicious], dtype=pl.Binary).cast(pl.String)
+        blank = (lines.str.strip_chars() == "").to_list()
+        for k, line, is_blank in zip(suspicious, lines.to_list(), blank, strict=True):
+            if is_blank:
+                continue
+            fields = next(csv.reader([line]), [])
+            if len(fields) == width:
+                continue
+            index = first_line + k
+            line_no = index + 1
+            is_last = index == line_count - 1 or (index == line_count - 2 and ends_with_newline)
+            if is_last and not ends_with_newline and len(fields) < width:
+                raise FileRejected(
+                    f"truncated last line: line {line_no} has {len(fields)} of {width} fields and no line end"
+                )
             raise FileRejected(
-                f"truncated last line: line {line_no} has {len(fields)} of {width} fields and no line end"
+                f"wrong number of fields: line {line_no} has {len(fields)}, the header has {width}"
             )
-        raise FileRejected(
-            f"wrong number of fields: line {line_no} has {len(fields)}, the header has {width}"
-        )

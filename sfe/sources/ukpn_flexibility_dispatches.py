@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from sfe import taxonomy
-from sfe.sources.base import PARTITION_COLUMN, Field, Kind, RowCheck, Source
+from sfe.sources.base import PARTITION_COLUMN, Field, Kind, RowCheck, Source, on_distinct
 
 
 def _standard_product_key() -> pl.Expr:
@@ -66,11 +66,13 @@ class UkpnFlexibilityDispatches(Source):
     )
 
     def derive(self, typed: pl.DataFrame) -> pl.DataFrame:
+        # Few distinct companies and products: normalise each once, not once per row.
+        company_key = pl.col("company_name").str.to_lowercase().str.strip_chars()
         return typed.with_columns(
             pl.col("start_time_local").alias("interval_start_utc"),
             pl.col("end_time_local").alias("interval_end_utc"),
-            pl.col("company_name").str.to_lowercase().str.strip_chars().alias("company_key"),
-            _standard_product_key().alias("standard_product_key"),
+            on_distinct(typed, "company_name", company_key).alias("company_key"),
+            on_distinct(typed, "product", _standard_product_key()).alias("standard_product_key"),
             pl.col("start_time_local").dt.date().alias(PARTITION_COLUMN),
         )
 
