@@ -40,6 +40,20 @@ with names as (
     select 'so_settlement_statements', participant_name, count(*)
     from {{ ref('stg_so_settlement_statements__lines') }}
     group by 1, 2
+
+    union all
+
+    -- Registered flexibility service providers, and every organisation that registered an asset.
+    select 'registry', organisation_name, count(*)
+    from {{ ref('stg_registry__organisations') }}
+    where organisation_kind = 'fsp'
+    group by 1, 2
+
+    union all
+
+    select 'registry', organisation_name, count(*)
+    from {{ ref('stg_registry__assets') }}
+    group by 1, 2
 )
 
 select

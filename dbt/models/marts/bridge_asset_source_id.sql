@@ -1,5 +1,6 @@
 -- Every id a source knows a unit by, resolved to the SFE asset: one row per source, kind of
--- reference, namespace and reference.
+-- reference, namespace and reference. The registry is a source too: every id a registered asset
+-- declares, and its registry id (source_id = 'registry').
 with observations as (
     select * from {{ ref('int_asset_observations') }}
 ),
@@ -36,3 +37,19 @@ select
 from refs
 inner join crosswalk
     on refs.identity_key = crosswalk.identity_key
+
+union all
+
+select
+    asset_id,
+    'registry' as source_id,
+    source_asset_ref,
+    ref_type,
+    ref_namespace,
+    match_status,
+    anchor_key,
+    cast(0 as bigint) as row_count,
+    cast(null as timestamp with time zone) as first_seen_utc,
+    cast(null as timestamp with time zone) as last_seen_utc
+from crosswalk
+where match_status = 'registered'

@@ -1,7 +1,7 @@
--- One row per physical asset, derived from the ids the sources use (int_asset_crosswalk). Attributes
--- come from what the sources say about the asset's ids; what no source says stays null (lat/lon).
--- When the asset registry exists (see the registry CTE in int_asset_crosswalk), registered attributes
--- will take precedence over these derived ones.
+-- One row per physical asset (int_asset_crosswalk): every registered asset, and every asset derived
+-- from the ids the sources use. Registered attributes (registry snapshot) win; otherwise attributes
+-- come from what the sources say about the asset's ids, and what no source says stays null (lat/lon)
+-- or 'unknown' (asset_type, size_band).
 with crosswalk as (
     select * from {{ ref('int_asset_crosswalk') }}
 ),
@@ -21,6 +21,7 @@ anchors as (
         min(anchor_key) as anchor_key,
         min(case when ref_type = 'mpan' then source_asset_ref end) as mpan,
         max(case when is_registered then 1 else 0 end) = 1 as is_registered,
+        max(registry_asset_id) as registry_asset_id,
         count(*) as identity_count
     from crosswalk
     group by asset_id
@@ -37,7 +38,7 @@ names as (
             order by
                 case ref_type
                     when 'eac_unit_name' then 1 when 'bm_unit' then 2 when 'ukpn_fu_id' then 3
-                    when 'competition_asset_ref' then 4 else 5
+                    when 'competition_asset_ref' then 4 when 'mpan' then 5 else 6
                 end,
                 source_asset_ref
         ) as rn
@@ -114,15 +115,36 @@ size_bands as (
     select size_band, min_mw, max_mw from {{ ref('size_bands') }}
 ),
 
+registered as (
+    select
+        registry_asset_id,
+        asset_name,
+        {{ participant_id('organisation_name') }} as owner_participant_id,
+        asset_type,
+        capacity_mw,
+        energy_mwh,
+        postcode,
+        latitude,
+        longitude,
+        mpan,
+        gsp_group,
+        dno_area,
+        flexibility_zone,
+        registered_at_utc
+    from {{ ref('stg_registry__assets') }}
+),
+
 assets as (
     select
         anchors.asset_id,
-        names.asset_name,
-        owners.participant_id as owner_participant_id,
-        -- The technology the sources publish for any of the asset's ids (mapped through
-        -- taxonomy source_value_mappings), else 'unknown': never guessed from names or load shapes.
-        coalesce(types.asset_type, 'unknown') as asset_type,
+        coalesce(registered.asset_name, names.asset_name) as asset_name,
+        coalesce(registered.owner_participant_id, owners.participant_id) as owner_participant_id,
+        -- The registered type, else the technology the sources publish for any of the asset's ids
+        -- (mapped through taxonomy source_value_mappings), else 'unknown': never guessed from names or
+        -- load shapes.
+        coalesce(registered.asset_type, types.asset_type, 'unknown') as asset_type,
         case
+            when registered.asset_type is not null then 'registry'
             when types.asset_type = 'other' then 'unmapped_technology'
             when types.asset_type is not null then 'source_technology'
             else 'unknown'
@@ -130,19 +152,29 @@ assets as (
         -- Estimate: the largest MW the markets saw (contracted, offered, instructed, settled), else the
         -- largest metered half-hourly average (site load can exceed the flexible capacity).
         case
+            when registered.capacity_mw > 0 then registered.capacity_mw
             when activity.max_market_mw > 0 then activity.max_market_mw
             when activity.max_metered_mw > 0 then activity.max_metered_mw
         end as capacity_mw,
         case
+            when registered.capacity_mw > 0 then 'registered'
             when activity.max_market_mw > 0 then 'max_market_mw'
             when activity.max_metered_mw > 0 then 'max_metered_mw'
         end as capacity_basis,
         activity.max_metered_mw,
-        anchors.mpan,
-        -- The MPAN's distributor id (its first two digits) names the GSP group; else the licence area
-        -- of the competitions the asset bid in.
-        coalesce(distributors.gsp_group, licence_dno.gsp_group) as gsp_group,
-        zones.flex_zone,
+        registered.energy_mwh,
+        coalesce(registered.mpan, anchors.mpan) as mpan,
+        -- Registered, else the MPAN's distributor id (its first two digits) names the GSP group, else
+        -- the licence area of the competitions the asset bid in.
+        coalesce(registered.gsp_group, registered_dno.gsp_group, distributors.gsp_group, licence_dno.gsp_group)
+            as gsp_group,
+        registered.dno_area as registered_dno_area,
+        coalesce(registered.flexibility_zone, zones.flex_zone) as flex_zone,
+        registered.latitude,
+        registered.longitude,
+        registered.postcode,
+        anchors.registry_asset_id,
+        registered.registered_at_utc,
         anchors.anchor_key,
         anchors.is_registered,
         anchors.identity_count,
@@ -160,7 +192,9 @@ assets as (
     left join licence_areas on anchors.asset_id = licence_areas.asset_id and licence_areas.rn = 1
     left join activity on anchors.asset_id = activity.asset_id
     left join ref_lists on anchors.asset_id = ref_lists.asset_id
-    left join distributors on substring(anchors.mpan, 1, 2) = distributors.distributor_id
+    left join registered on anchors.registry_asset_id = registered.registry_asset_id
+    left join dno_areas as registered_dno on registered.dno_area = registered_dno.dno_area
+    left join distributors on substring(coalesce(registered.mpan, anchors.mpan), 1, 2) = distributors.distributor_id
     left join dno_areas as licence_dno on licence_areas.licence_area = licence_dno.dno_area
 )
 
@@ -173,10 +207,10 @@ select
     coalesce(size_bands.size_band, 'unknown') as size_band,
     assets.mpan as connection_point,
     assets.gsp_group,
-    dno_areas.dno_area,
+    coalesce(assets.registered_dno_area, dno_areas.dno_area) as dno_area,
     assets.flex_zone,
-    cast(null as double) as lat,
-    cast(null as double) as lon,
+    assets.latitude as lat,
+    assets.longitude as lon,
     assets.mpan,
     assets.capacity_basis,
     assets.asset_type_basis,
@@ -187,6 +221,10 @@ select
     assets.competition_asset_ref,
     assets.anchor_key,
     assets.is_registered,
+    assets.registry_asset_id,
+    assets.energy_mwh,
+    assets.postcode,
+    assets.registered_at_utc,
     assets.identity_count,
     assets.first_seen_utc,
     assets.last_seen_utc

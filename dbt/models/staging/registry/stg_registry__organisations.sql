@@ -1,0 +1,2 @@
+-- Registry snapshot: organisations (an empty table of the declared columns when the file is absent).
+{{ registry_snapshot('organisations') }}
