@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -54,6 +55,8 @@ class FileRecord:
     min_date: str | None = None
     max_date: str | None = None
     duplicate_of: str | None = None  # file_name of the identical file ingested first
+    # With size_bytes, lets a later scan skip re-hashing an unchanged landing file.
+    mtime_ns: int | None = None
 
     @property
     def dates(self) -> list[date]:
@@ -77,6 +80,13 @@ def _write_text_atomic(text: str, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def sha256_of(path: Path) -> str:
@@ -112,6 +122,64 @@ class Catalog:
     def save(self, records: list[FileRecord]) -> None:
         _write_text_atomic(json.dumps([asdict(r) for r in records], indent=1), self.path)
 
+    # Days whose raw partition is behind the parsed files: set before a file enters the catalog,
+    # cleared once the partition is written, so a crash in between leaves the day to rebuild.
+    @property
+    def pending_path(self) -> Path:
+        return self.dir / "pending_days.json"
+
+    def pending(self) -> set[date]:
+        if not self.pending_path.exists():
+            return set()
+        return {date.fromisoformat(d) for d in json.loads(self.pending_path.read_text(encoding="utf-8"))}
+
+    def set_pending(self, days: set[date]) -> None:
+        if days or self.pending_path.exists():
+            _write_text_atomic(json.dumps(sorted(d.isoformat() for d in days)), self.pending_path)
+
+
+def remove_stale_temp_files(*folders: Path) -> list[Path]:
+    """Delete temp files (``.<name>.<pid>.tmp``) that a killed writer left behind in these folders.
+
+    A temp file whose writer is still running is kept.
+    """
+    removed = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for tmp in folder.rglob(".*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and _process_alive(int(pid)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if tmp.is_dir():
+                    shutil.rmtree(tmp)
+                else:
+                    tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _source_folders(paths: LakePaths, source_id: str) -> list[Path]:
+    return [
+        paths.parsed / source_id,
+        paths.raw_dir(source_id),
+        paths.root / "ingest_log" / source_id,
+        paths.quarantine / source_id,
+    ]
+
 
 def landing_files(paths: LakePaths, source_id: str) -> list[Path]:
     root = paths.landing_dir(source_id)
@@ -143,9 +211,7 @@ def parse_one(src: Source, paths: LakePaths, path: Path, record: FileRecord) -> 
             ingested_at=datetime.fromisoformat(record.first_seen_at),
         )
     except FileRejected as exc:
-        target = paths.quarantine / src.source_id / "files" / f"{record.sha256[:12]}__{path.name}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        _copy_atomic(path, paths.quarantine / src.source_id / "files" / f"{record.sha256[:12]}__{path.name}")
         record.status, record.reason = "rejected", str(exc)
         return record
     write_parquet_atomic(parsed.rows, paths.parsed / src.source_id / f"{record.sha256}.parquet")
@@ -163,32 +229,54 @@ def parse_one(src: Source, paths: LakePaths, path: Path, record: FileRecord) -> 
     return record
 
 
+_CHECKPOINT_SECONDS = 10.0  # a long scan records its progress this often (a crash re-parses less)
+
+
 def scan_landing(
     source_id: str, paths: LakePaths | None = None, progress: ProgressCallback | None = None
 ) -> list[FileRecord]:
-    """Parse every landing file not seen before. Returns the records of the files new in this scan."""
+    """Parse every landing file not seen before. Returns the records of the files new in this scan.
+
+    A file whose size and modification time match its catalog record is not read again; new files
+    are hashed in the background while earlier ones are parsed.
+    """
     paths = paths or lake()
     src = connector(source_id)
     catalog = Catalog(paths, source_id)
     new: list[FileRecord] = []
-    with catalog.locked():
+    with catalog.locked(), ThreadPoolExecutor(2) as hashers:
+        remove_stale_temp_files(*_source_folders(paths, source_id))
         records = catalog.load()
+        pending = catalog.pending()
         known = {(r.file_name, r.sha256) for r in records}
         by_sha = {r.sha256: r for r in records if r.status != "duplicate_file"}
+        latest = {r.file_name: r for r in records}  # catalog order: the last record of a name wins
         root = paths.landing_dir(source_id)
+        candidates = []
         for path in landing_files(paths, source_id):
-            name = path.relative_to(root).as_posix()
-            sha = sha256_of(path)
+            name, stat = path.relative_to(root).as_posix(), path.stat()
+            previous = latest.get(name)
+            if previous and (previous.size_bytes, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                continue
+            candidates.append((path, name, stat))
+        hashes = hashers.map(lambda candidate: sha256_of(candidate[0]), candidates)
+        dirty = False
+        last_checkpoint = time.monotonic()
+        for (path, name, stat), sha in zip(candidates, hashes, strict=True):
             if (name, sha) in known:
+                previous = latest[name]
+                if previous.sha256 == sha and previous.mtime_ns != stat.st_mtime_ns:
+                    previous.mtime_ns, dirty = stat.st_mtime_ns, True  # touched, not changed
                 continue
             record = FileRecord(
                 source_id=source_id,
                 file_name=name,
                 sha256=sha,
-                size_bytes=path.stat().st_size,
+                size_bytes=stat.st_size,
                 seq=len(records) + 1,
                 first_seen_at=_now_iso(),
                 status="parsed",
+                mtime_ns=stat.st_mtime_ns,
             )
             if sha in by_sha:
                 first = by_sha[sha]
@@ -202,11 +290,26 @@ def scan_landing(
                     progress(f"{source_id}: parsing {name}")
                 record = parse_one(src, paths, path, record)
                 by_sha[sha] = record
+                pending.update(record.dates)
             records.append(record)
+            latest[name] = record
             known.add((name, sha))
             new.append(record)
-        catalog.save(records)
+            dirty = True
+            if time.monotonic() - last_checkpoint > _CHECKPOINT_SECONDS:
+                catalog.set_pending(pending)  # before the catalog: a recorded file's days are pending
+                catalog.save(records)
+                last_checkpoint = time.monotonic()
+        if dirty:
+            catalog.set_pending(pending)
+            catalog.save(records)
     return new
+
+
+def pending_dates(source_id: str, paths: LakePaths | None = None) -> list[date]:
+    """Days whose raw partition does not yet reflect every parsed file (new files, an interrupted
+    build). ``build_partitions`` clears the days it writes."""
+    return sorted(Catalog(paths or lake(), source_id).pending())
 
 
 @dataclass
@@ -294,6 +397,7 @@ def build_partitions(
     catalog = Catalog(paths, source_id)
     results: list[PartitionResult] = []
     with catalog.locked():
+        remove_stale_temp_files(*_source_folders(paths, source_id))
         records = [r for r in catalog.load() if r.status == "parsed" and r.rows_parsed]
         wanted_set = set(wanted)
         files = [
@@ -353,6 +457,9 @@ def build_partitions(
             )
         with ThreadPoolExecutor(_WRITERS) as pool:
             list(pool.map(lambda job: write_parquet_atomic(*job), writes))
+        pending = catalog.pending()
+        if pending & wanted_set:
+            catalog.set_pending(pending - wanted_set)
     return results
 
 
@@ -453,8 +560,7 @@ def unknown_landing_files(paths: LakePaths | None = None) -> list[FileRecord]:
         sha = sha256_of(path)
         target = paths.quarantine / UNKNOWN_SOURCE / "files" / f"{sha[:12]}__{path.name}"
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            _copy_atomic(path, target)
         known = ", ".join(sorted(CONNECTORS))
         records.append(
             FileRecord(
@@ -496,9 +602,7 @@ def ingest_files(files: list[Path], source_id: str, paths: LakePaths | None = No
         if target.exists() and sha256_of(target) != sha256_of(f):
             target = target_dir / f"{f.stem}.{sha256_of(f)[:8]}{f.suffix}"
         if not target.exists():
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(f, tmp)
-            os.replace(tmp, target)
+            _copy_atomic(f, target)
         copies.append(target)
     return copies
 

@@ -58,10 +58,11 @@ def ingest_sources(
     end: date | None = None,
     step: Step | None = None,
 ) -> dict[str, list[date]]:
-    """Parse new landing files and (re)write the affected daily partitions, one Dagster run per source.
+    """Parse new landing files and (re)write the affected daily partitions, one Dagster run per
+    range of days. Returns the days with data written, per source.
 
-    Without start/end, the partitions are every day the parsed files cover; with them, exactly that
-    range (a backfill).
+    Without start/end, the partitions written are the pending ones: the days new files touch, and
+    days an interrupted run left behind. With them, exactly that range (a backfill).
     """
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -75,25 +76,48 @@ def ingest_sources(
         if step:
             step(f"ingest {source_id}")
         ingest.scan_landing(source_id, paths)
-        days = ingest.known_dates(source_id, paths)
-        first, last = (start, end) if start and end else ((days[0], days[-1]) if days else (None, None))
-        if first is None:
-            done[source_id] = []
-            continue
-        result = dg.materialize(
-            [by_key[ingest_asset_key(source_id)]],
-            instance=_instance(),
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-            },
-            run_config=QUIET_RUN_CONFIG,
-            raise_on_error=False,
-        )
-        if not result.success:
-            raise BuildFailed(f"ingest of {source_id} failed:\n{_failure_summary(result)}")
-        done[source_id] = [d for d in days if first <= d <= last]
+        if start and end:
+            ranges = [(start, end)]
+        else:
+            ranges = day_ranges(ingest.pending_dates(source_id, paths))
+        done[source_id] = []
+        for first, last in ranges:
+            result = dg.materialize(
+                [by_key[ingest_asset_key(source_id)]],
+                instance=_instance(),
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                },
+                run_config=QUIET_RUN_CONFIG,
+                raise_on_error=False,
+            )
+            if not result.success:
+                raise BuildFailed(f"ingest of {source_id} failed:\n{_failure_summary(result)}")
+            done[source_id] += [d for d in ingest.known_dates(source_id, paths) if first <= d <= last]
     return done
+
+
+def day_ranges(days: list[date], max_ranges: int = 4) -> list[tuple[date, date]]:
+    """Cover the days with at most ``max_ranges`` (first, last) ranges, one Dagster run each.
+
+    Runs of consecutive days become one range; beyond ``max_ranges`` the smallest gaps are
+    bridged (the days in a bridged gap are rewritten too, which is harmless).
+    """
+    if not days:
+        return []
+    days = sorted(set(days))
+    ranges = [[days[0], days[0]]]
+    for day in days[1:]:
+        if (day - ranges[-1][1]).days == 1:
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    while len(ranges) > max_ranges:
+        gaps = [(ranges[i + 1][0] - ranges[i][1], i) for i in range(len(ranges) - 1)]
+        _, i = min(gaps)
+        ranges[i : i + 2] = [[ranges[i][0], ranges[i + 1][1]]]
+    return [(first, last) for first, last in ranges]
 
 
 def _failure_summary(result) -> str:
