@@ -188,3 +188,202 @@ def _unmatched(path: str, version: str) -> pl.DataFrame:
 
 def unmatched_source_ids() -> pl.DataFrame:
     return _unmatched(*_key())
+
+
+# -- analytics pages (market trends, asset value, trade/dispatch/settlement, DER positions, dispatch
+# transparency). One cached entry point for the sfe.queries functions these pages use: the cache key
+# is the publish version plus the query's name and arguments (lists are frozen to sorted tuples).
+TableNotPublished = queries.TableNotPublished
+
+
+def _freeze(value):
+    if isinstance(value, list | set | frozenset | tuple):
+        return tuple(sorted(value, key=str)) if not isinstance(value, tuple) else value
+    return value
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _analytics(path: str, version: str, name: str, args: tuple, kwargs: tuple):
+    return getattr(queries, name)(*args, **dict(kwargs), db=_serving_db(path))
+
+
+def _run(name: str, *args, **kwargs):
+    frozen = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
+    return _analytics(*_key(), name, tuple(_freeze(a) for a in args), frozen)
+
+
+def _exclusive(last: date | None) -> date | None:
+    return None if last is None else last + timedelta(days=1)
+
+
+def not_published(exc: queries.TableNotPublished) -> None:
+    """The published warehouse is older than the mart a page needs: say which, and how to fix it."""
+    st.warning(
+        f"**This page needs `{exc.table}`, which the published warehouse does not have yet.**\n\n"
+        "It was published by an older build. Run `make build` (or `sfe build`) to build and publish "
+        "the current warehouse, then reload this page.",
+        icon=":material/update:",
+    )
+
+
+def market_trend_options() -> queries.TrendOptions:
+    """Markets, products, asset types, size bands and days present in mart_market_trends."""
+    return _run("market_trend_options")
+
+
+def market_trends_by(
+    granularity: str,
+    breakdown: str,
+    first: date | None,
+    last: date | None,
+    market_ids: list[str] | None = None,
+    product_ids: list[str] | None = None,
+    asset_types: list[str] | None = None,
+    size_bands: list[str] | None = None,
+) -> pl.DataFrame:
+    """Trends for days ``first``..``last`` (both inclusive); filters: None = all."""
+    return _run(
+        "market_trends_by",
+        granularity,
+        breakdown,
+        first,
+        _exclusive(last),
+        market_ids=market_ids,
+        product_ids=product_ids,
+        asset_types=asset_types,
+        size_bands=size_bands,
+    )
+
+
+def market_growth(
+    breakdown: str,
+    first: date | None,
+    last: date | None,
+    market_ids: list[str] | None = None,
+    product_ids: list[str] | None = None,
+    asset_types: list[str] | None = None,
+    size_bands: list[str] | None = None,
+) -> pl.DataFrame:
+    """Year-on-year change per group for the months of ``first``..``last`` (both inclusive)."""
+    return _run(
+        "market_growth",
+        breakdown,
+        first,
+        _exclusive(last),
+        market_ids=market_ids,
+        product_ids=product_ids,
+        asset_types=asset_types,
+        size_bands=size_bands,
+    )
+
+
+MIN_PARTICIPANTS = queries.MIN_PARTICIPANTS
+
+
+def asset_performance_options() -> queries.PerformanceOptions:
+    return _run("asset_performance_options")
+
+
+def asset_performance_aggregate(
+    month_from: date | None,
+    month_to: date | None,
+    product_ids: list[str] | None = None,
+    asset_types: list[str] | None = None,
+    by_month: bool = True,
+) -> pl.DataFrame:
+    """Trade, dispatch and settlement by asset type x product (x month), small groups suppressed."""
+    return _run(
+        "asset_performance_aggregate",
+        month_from,
+        month_to,
+        product_ids=product_ids,
+        asset_types=asset_types,
+        by_month=by_month,
+    )
+
+
+def registered_asset_ids(principal) -> list[str]:
+    """Registry ids of the assets the registry lets ``principal`` see (an FSP: its organisation's own;
+    a system operator: those in its area; admins: all). Read live from the registry, not cached."""
+    from sfe.registry import assets as registry_assets
+    from sfe.registry import db as registry_db
+
+    if principal is None:
+        return []
+    with registry_db.session() as s:
+        return [a.registry_asset_id for a in registry_assets.list_assets(s, principal) if a.registry_asset_id]
+
+
+def asset_performance_own(
+    registry_asset_ids: list[str],
+    month_from: date | None,
+    month_to: date | None,
+    product_ids: list[str] | None = None,
+    asset_id: str | None = None,
+    by: str = "month_product",
+) -> pl.DataFrame:
+    """Trade, dispatch and settlement of these registered assets (from ``registered_asset_ids``)."""
+    return _run(
+        "asset_performance_own",
+        registry_asset_ids,
+        month_from,
+        month_to,
+        product_ids=product_ids,
+        asset_id=asset_id,
+        by=by,
+    )
+
+
+MIN_REGIONAL_ASSETS = queries.MIN_REGIONAL_ASSETS
+
+
+def asset_value_options() -> queries.AssetValueOptions:
+    return _run("asset_value_options")
+
+
+def asset_value_estimate(asset_type: str, capacity_mw: float, dno_area: str | None = None) -> pl.DataFrame:
+    """Per year: what comparable real assets earned, stacked and per product, scaled to ``capacity_mw``."""
+    return _run("asset_value_estimate", asset_type, float(capacity_mw), dno_area)
+
+
+def registered_assets(principal) -> list:
+    """The registry's AssetRecords ``principal`` may see (live, not cached)."""
+    from sfe.registry import assets as registry_assets
+    from sfe.registry import db as registry_db
+
+    if principal is None:
+        return []
+    with registry_db.session() as s:
+        return registry_assets.list_assets(s, principal)
+
+
+def asset_groups(principal) -> list:
+    """The registry's asset groups ``principal`` may see, each with its current members' registry ids."""
+    from sfe.registry import db as registry_db
+    from sfe.registry import groups as registry_groups
+    from sfe.registry.access import AccessDenied
+
+    if principal is None:
+        return []
+    with registry_db.session() as s:
+        try:
+            groups = registry_groups.list_groups(s, principal)
+        except AccessDenied:  # roles without groups (groups are an FSP's)
+            return []
+        return [
+            (
+                group,
+                [
+                    m.registry_asset_id
+                    for m in registry_groups.group_members(s, principal, group.group_id, include_past=False)
+                ],
+            )
+            for group in groups
+        ]
+
+
+def forecasts():
+    """Every stored third-party forecast (lake/forecasts), read fresh on each call (uploads are rare)."""
+    from sfe import forecasts as forecast_store
+
+    return forecast_store.load()

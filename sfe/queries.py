@@ -1033,3 +1033,763 @@ def forecast_inputs(
         in_use = sorted(set(history["product_id"].to_list()) | set(assets["product_id"].to_list()))
         products = s.query(_FORECAST_PRODUCTS_SQL, {"product_ids": in_use})
     return ForecastInputs(products=products, price_history=history, asset_features=assets)
+
+
+# ================================================================================================
+# Analytics pages (dashboards/pages: market trends, asset value, trade/dispatch/settlement, DER
+# positions, dispatch transparency). They read the pre-aggregated analytics marts (mart_*); a mart
+# that an older publish lacks raises TableNotPublished. Grouping/ordering choices below are picked
+# from constant SQL fragments by key, never built from request values.
+# ================================================================================================
+TREND_ACTIVITIES: tuple[str, ...] = ("auction_result", "dispatch", "contract")
+TREND_BREAKDOWNS: tuple[str, ...] = ("product", "market", "asset_type", "size_band")
+
+# breakdown -> (key expression, label expression, sort expression) over mart_market_trends AS t
+# joined with dim_product p, dim_market m, taxonomy.asset_types a, taxonomy.size_bands b.
+_TREND_GROUPS = {
+    "product": (
+        "t.product_id",
+        "coalesce(p.product_name, t.product_id) || ' (' || upper(coalesce(m.operator_id, t.market_id)) || ')'",
+        "t.market_id || '|' || t.product_id",
+    ),
+    "market": ("t.market_id", "coalesce(m.market_name, t.market_id)", "t.market_id"),
+    "asset_type": (
+        "t.asset_type",
+        "coalesce(a.asset_type_name, t.asset_type)",
+        "CASE WHEN t.asset_type IN ('unknown', 'other') THEN 'zz' || t.asset_type ELSE t.asset_type END",
+    ),
+    "size_band": (
+        "t.size_band",
+        "coalesce(b.size_band_name, t.size_band)",
+        "lpad(CAST(CAST(coalesce(b.min_mw, 1e9) * 1000 AS BIGINT) AS VARCHAR), 16, '0')",
+    ),
+}
+
+_TREND_JOINS = """
+FROM main.mart_market_trends AS t
+LEFT JOIN main.dim_product AS p ON p.product_id = t.product_id
+LEFT JOIN main.dim_market AS m ON m.market_id = t.market_id
+LEFT JOIN taxonomy.asset_types AS a ON a.asset_type = t.asset_type
+LEFT JOIN taxonomy.size_bands AS b ON b.size_band = t.size_band
+"""
+
+_TREND_FILTER = """
+WHERE t.period_grain = $grain
+  AND (CAST($market_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($market_ids AS VARCHAR[]), t.market_id))
+  AND (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), t.product_id))
+  AND (CAST($asset_types AS VARCHAR[]) IS NULL OR list_contains(CAST($asset_types AS VARCHAR[]), t.asset_type))
+  AND (CAST($size_bands AS VARCHAR[]) IS NULL OR list_contains(CAST($size_bands AS VARCHAR[]), t.size_band))
+"""
+
+# Prices are re-weighted by MWh when rows of the mart are combined (the mart's own weights: MWh).
+_TREND_MEASURES = """
+       CAST(sum(t.record_count) AS BIGINT) AS records,
+       CAST(sum(t.n_units) AS BIGINT) AS units,
+       sum(t.volume_mw) AS volume_mw,
+       sum(t.volume_mwh) AS volume_mwh,
+       sum(t.vwap_availability_price_gbp_per_mw_h * t.volume_mwh)
+           / nullif(sum(t.volume_mwh) FILTER (WHERE t.vwap_availability_price_gbp_per_mw_h IS NOT NULL), 0)
+           AS vwap_availability_price_gbp_per_mw_h,
+       sum(t.vwap_utilisation_price_gbp_per_mwh * t.volume_mwh)
+           / nullif(sum(t.volume_mwh) FILTER (WHERE t.vwap_utilisation_price_gbp_per_mwh IS NOT NULL), 0)
+           AS vwap_utilisation_price_gbp_per_mwh
+"""
+
+
+def _require_tables(s: ReadSession, *tables: str) -> None:
+    catalog = published_columns(s)
+    for table in tables:
+        if table not in catalog:
+            raise TableNotPublished(table)
+
+
+def _choice(value: str, allowed: Iterable[str], what: str) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _id_list(values: Iterable[str] | None) -> list[str] | None:
+    """None (no filter) for None; an explicit list otherwise (an empty list matches nothing)."""
+    if values is None:
+        return None
+    return sorted({v for v in values if v is not None})
+
+
+@dataclass(frozen=True)
+class TrendOptions:
+    """What the market-trends filters can offer: the values present in mart_market_trends."""
+
+    markets: pl.DataFrame  # market_id, market_name
+    products: pl.DataFrame  # product_id, product_label, market_id
+    asset_types: pl.DataFrame  # asset_type, asset_type_label
+    size_bands: pl.DataFrame  # size_band, size_band_label (smallest first)
+    first_day: date | None
+    last_day: date | None
+
+
+def market_trend_options(db: ServingDB | None = None) -> TrendOptions:
+    """Markets, products, asset types, size bands and the day range present in mart_market_trends."""
+    with _db(db).session() as s:
+        _require_tables(s, "mart_market_trends")
+        groups = {}
+        for name, (key, label, order) in _TREND_GROUPS.items():
+            groups[name] = s.query(
+                f"SELECT {key} AS value, any_value({label}) AS label, any_value(t.market_id) AS market_id "  # noqa: S608 - constant fragments
+                f"{_TREND_JOINS} GROUP BY {key}, {order} ORDER BY {order}"
+            )
+        span = s.query(
+            "SELECT min(period_start) AS first_day, max(period_start) AS last_day "
+            "FROM main.mart_market_trends WHERE period_grain = 'day'"
+        ).row(0)
+    return TrendOptions(
+        markets=groups["market"].select(market_id="value", market_name="label"),
+        products=groups["product"].select(product_id="value", product_label="label", market_id="market_id"),
+        asset_types=groups["asset_type"].select(asset_type="value", asset_type_label="label"),
+        size_bands=groups["size_band"].select(size_band="value", size_band_label="label"),
+        first_day=span[0],
+        last_day=span[1],
+    )
+
+
+def _trend_filter_params(
+    granularity: str,
+    date_from: date | None,
+    date_to: date | None,
+    market_ids: Iterable[str] | None,
+    product_ids: Iterable[str] | None,
+    asset_types: Iterable[str] | None,
+    size_bands: Iterable[str] | None,
+) -> dict[str, Any]:
+    _choice(granularity, GRANULARITIES, "granularity")
+    if date_from is not None and date_to is not None and date_from >= date_to:
+        raise ValueError(
+            f"the date range is empty: date_from ({date_from}) must be before date_to ({date_to})"
+        )
+    if granularity == "month" and date_from is not None:
+        date_from = date_from.replace(day=1)  # months are whole: the month the range starts in counts
+    return {
+        "grain": granularity,
+        "date_from": date_from,
+        "date_to": date_to,
+        "market_ids": _id_list(market_ids),
+        "product_ids": _id_list(product_ids),
+        "asset_types": _id_list(asset_types),
+        "size_bands": _id_list(size_bands),
+    }
+
+
+def market_trends_by(
+    granularity: Granularity = "month",
+    breakdown: str = "product",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    market_ids: Iterable[str] | None = None,
+    product_ids: Iterable[str] | None = None,
+    asset_types: Iterable[str] | None = None,
+    size_bands: Iterable[str] | None = None,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """Volumes and prices per period x activity x breakdown group, from mart_market_trends.
+
+    ``granularity``: 'day' (UTC days of the window start, as the mart keeps them) or 'month' (whole
+    calendar months: the month ``date_from`` falls in counts fully). ``date_to`` is exclusive.
+    ``breakdown``: product | market | asset_type | size_band. Filters: None = all, [] = nothing.
+    Columns: period_start, activity, group_id, group_label, records, units (distinct assets per
+    product, summed over the groups combined), volume_mw, volume_mwh, and the MWh-weighted
+    vwap_availability_price_gbp_per_mw_h and vwap_utilisation_price_gbp_per_mwh.
+    """
+    key, label, order = _TREND_GROUPS[_choice(breakdown, TREND_BREAKDOWNS, "breakdown")]
+    params = _trend_filter_params(
+        granularity, date_from, date_to, market_ids, product_ids, asset_types, size_bands
+    )
+    sql = (
+        f"SELECT t.period_start, t.activity, {key} AS group_id, any_value({label}) AS group_label,"  # noqa: S608 - constant fragments
+        + _TREND_MEASURES
+        + _TREND_JOINS
+        + _TREND_FILTER
+        + "  AND (CAST($date_from AS DATE) IS NULL OR t.period_start >= CAST($date_from AS DATE))\n"
+        + "  AND (CAST($date_to AS DATE) IS NULL OR t.period_start < CAST($date_to AS DATE))\n"
+        + f"GROUP BY t.period_start, t.activity, {key}, {order} ORDER BY t.period_start, t.activity, {order}"
+    )
+    with _db(db).session() as s:
+        _require_tables(s, "mart_market_trends")
+        return s.query(sql, params)
+
+
+def market_growth(
+    breakdown: str = "product",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    market_ids: Iterable[str] | None = None,
+    product_ids: Iterable[str] | None = None,
+    asset_types: Iterable[str] | None = None,
+    size_bands: Iterable[str] | None = None,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """Which markets are growing: year-on-year change per breakdown group and activity.
+
+    Like for like, month by month: every calendar month of [date_from, date_to) in which the group
+    has activity is compared with the same month a year earlier, and only months with activity in
+    both years count (``months_compared``), so a group that started trading recently is not
+    "growing" just because its first year is missing. Groups with no comparable month are left out.
+    Changes are fractions (0.25 = +25 %). Prices are MWh-weighted.
+    """
+    key, label, order = _TREND_GROUPS[_choice(breakdown, TREND_BREAKDOWNS, "breakdown")]
+    params = _trend_filter_params(
+        "month", date_from, date_to, market_ids, product_ids, asset_types, size_bands
+    )
+    sql = f"""
+WITH monthly AS (
+    SELECT t.period_start AS month, t.activity, {key} AS group_id, any_value({label}) AS group_label,
+           any_value({order}) AS group_order, {_TREND_MEASURES}
+    {_TREND_JOINS} {_TREND_FILTER}
+    GROUP BY t.period_start, t.activity, {key}
+),
+compared AS (
+    SELECT cur.*, prior.volume_mwh AS prior_volume_mwh,
+           prior.vwap_availability_price_gbp_per_mw_h AS prior_availability_price,
+           prior.vwap_utilisation_price_gbp_per_mwh AS prior_utilisation_price
+    FROM monthly AS cur
+    JOIN monthly AS prior
+      ON prior.group_id = cur.group_id AND prior.activity = cur.activity
+     AND prior.month = CAST(cur.month - INTERVAL 1 YEAR AS DATE)
+    WHERE (CAST($date_from AS DATE) IS NULL OR cur.month >= CAST($date_from AS DATE))
+      AND (CAST($date_to AS DATE) IS NULL OR cur.month < CAST($date_to AS DATE))
+),
+totals AS (
+    SELECT group_id, activity, any_value(group_label) AS group_label, any_value(group_order) AS group_order,
+           CAST(count(*) AS BIGINT) AS months_compared,
+           min(month) AS first_month, max(month) AS last_month,
+           sum(volume_mwh) AS volume_mwh,
+           sum(prior_volume_mwh) AS prior_year_volume_mwh,
+           sum(vwap_availability_price_gbp_per_mw_h * volume_mwh) FILTER (WHERE prior_availability_price IS NOT NULL)
+               / nullif(sum(volume_mwh) FILTER (WHERE vwap_availability_price_gbp_per_mw_h IS NOT NULL
+                                                AND prior_availability_price IS NOT NULL), 0)
+               AS availability_price_gbp_per_mw_h,
+           sum(prior_availability_price * prior_volume_mwh) FILTER (WHERE vwap_availability_price_gbp_per_mw_h IS NOT NULL)
+               / nullif(sum(prior_volume_mwh) FILTER (WHERE vwap_availability_price_gbp_per_mw_h IS NOT NULL
+                                                      AND prior_availability_price IS NOT NULL), 0)
+               AS prior_year_availability_price_gbp_per_mw_h,
+           sum(vwap_utilisation_price_gbp_per_mwh * volume_mwh) FILTER (WHERE prior_utilisation_price IS NOT NULL)
+               / nullif(sum(volume_mwh) FILTER (WHERE vwap_utilisation_price_gbp_per_mwh IS NOT NULL
+                                                AND prior_utilisation_price IS NOT NULL), 0)
+               AS utilisation_price_gbp_per_mwh,
+           sum(prior_utilisation_price * prior_volume_mwh) FILTER (WHERE vwap_utilisation_price_gbp_per_mwh IS NOT NULL)
+               / nullif(sum(prior_volume_mwh) FILTER (WHERE vwap_utilisation_price_gbp_per_mwh IS NOT NULL
+                                                      AND prior_utilisation_price IS NOT NULL), 0)
+               AS prior_year_utilisation_price_gbp_per_mwh
+    FROM compared
+    GROUP BY group_id, activity
+)
+SELECT group_id, group_label, activity, months_compared, first_month, last_month,
+       volume_mwh, prior_year_volume_mwh,
+       (volume_mwh - prior_year_volume_mwh) / nullif(prior_year_volume_mwh, 0) AS volume_change,
+       availability_price_gbp_per_mw_h, prior_year_availability_price_gbp_per_mw_h,
+       (availability_price_gbp_per_mw_h - prior_year_availability_price_gbp_per_mw_h)
+           / nullif(abs(prior_year_availability_price_gbp_per_mw_h), 0) AS availability_price_change,
+       utilisation_price_gbp_per_mwh, prior_year_utilisation_price_gbp_per_mwh,
+       (utilisation_price_gbp_per_mwh - prior_year_utilisation_price_gbp_per_mwh)
+           / nullif(abs(prior_year_utilisation_price_gbp_per_mwh), 0) AS utilisation_price_change
+FROM totals
+ORDER BY volume_change DESC NULLS LAST, group_order, activity
+"""  # noqa: S608 - constant fragments only
+    with _db(db).session() as s:
+        _require_tables(s, "mart_market_trends")
+        return s.query(sql, params)
+
+
+# -- trade, dispatch and settlement (UC10): mart_asset_performance --------------------------------
+MIN_PARTICIPANTS = 3  # aggregate cells with fewer distinct participants are suppressed
+
+_PERFORMANCE_MEASURES = """
+       CAST(count(DISTINCT t.asset_id) AS BIGINT) AS assets,
+       CAST(sum(t.bids) AS BIGINT) AS bids,
+       sum(t.offered_mw_h) AS offered_mw_h,
+       sum(t.won_mw_h) AS won_mw_h,
+       CAST(sum(t.dispatches) AS BIGINT) AS dispatches,
+       sum(t.dispatched_mwh) AS dispatched_mwh,
+       sum(t.metered_dispatched_mwh) AS metered_dispatched_mwh,
+       sum(t.metered_delivery_mwh) AS metered_delivery_mwh,
+       100.0 * sum(t.metered_delivery_mwh) / nullif(sum(t.metered_dispatched_mwh), 0) AS delivery_pct,
+       sum(t.settled_instructed_mwh) AS settled_instructed_mwh,
+       sum(t.settled_delivered_mwh) AS settled_delivered_mwh,
+       100.0 * sum(t.settled_delivered_mwh) / nullif(sum(t.settled_instructed_mwh), 0) AS settled_delivery_pct,
+       sum(t.availability_payment_gbp) AS availability_payment_gbp,
+       sum(t.utilisation_payment_gbp) AS utilisation_payment_gbp,
+       sum(t.penalty_gbp) AS penalty_gbp,
+       sum(t.total_gbp) AS total_gbp
+"""
+PERFORMANCE_MEASURES: tuple[str, ...] = (
+    "assets", "bids", "offered_mw_h", "won_mw_h", "dispatches", "dispatched_mwh", "metered_dispatched_mwh",
+    "metered_delivery_mwh", "delivery_pct", "settled_instructed_mwh", "settled_delivered_mwh",
+    "settled_delivery_pct", "availability_payment_gbp", "utilisation_payment_gbp", "penalty_gbp", "total_gbp",
+)  # fmt: skip
+
+_PERFORMANCE_FILTER = """
+WHERE (CAST($month_from AS DATE) IS NULL OR t.month >= CAST($month_from AS DATE))
+  AND (CAST($month_to AS DATE) IS NULL OR t.month <= CAST($month_to AS DATE))
+  AND (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), t.product_id))
+  AND (CAST($asset_types AS VARCHAR[]) IS NULL OR list_contains(CAST($asset_types AS VARCHAR[]), t.asset_type))
+"""
+
+def _product_label(alias: str) -> str:
+    """'Peak Reduction (UKPN)': product name and operator, over ``alias`` joined with dim_product p, dim_market m."""
+    return (
+        f"coalesce(p.product_name, {alias}.product_id) || ' (' "
+        f"|| upper(coalesce(m.operator_id, {alias}.market_id, '?')) || ')'"
+    )
+
+
+_PRODUCT_LABEL = _product_label("t")
+
+
+def _month_params(
+    month_from: date | None,
+    month_to: date | None,
+    product_ids: Iterable[str] | None,
+    asset_types: Iterable[str] | None,
+) -> dict[str, Any]:
+    month_from = month_from.replace(day=1) if month_from else None
+    month_to = month_to.replace(day=1) if month_to else None
+    if month_from and month_to and month_from > month_to:
+        raise ValueError(f"the month range is empty: {month_from:%Y-%m} is after {month_to:%Y-%m}")
+    return {
+        "month_from": month_from,
+        "month_to": month_to,
+        "product_ids": _id_list(product_ids),
+        "asset_types": _id_list(asset_types),
+    }
+
+
+@dataclass(frozen=True)
+class PerformanceOptions:
+    products: pl.DataFrame  # product_id, product_label, market_id
+    asset_types: pl.DataFrame  # asset_type, asset_type_label
+    first_month: date | None
+    last_month: date | None
+
+
+def asset_performance_options(db: ServingDB | None = None) -> PerformanceOptions:
+    """Products, asset types and the months present in mart_asset_performance."""
+    with _db(db).session() as s:
+        _require_tables(s, "mart_asset_performance")
+        products = s.query(
+            f"SELECT t.product_id, any_value({_PRODUCT_LABEL}) AS product_label, any_value(t.market_id) AS market_id "  # noqa: S608 - constant fragments
+            "FROM main.mart_asset_performance AS t "
+            "LEFT JOIN main.dim_product AS p ON p.product_id = t.product_id "
+            "LEFT JOIN main.dim_market AS m ON m.market_id = t.market_id "
+            "GROUP BY t.product_id ORDER BY any_value(t.market_id), t.product_id"
+        )
+        asset_types = s.query(
+            "SELECT t.asset_type, any_value(coalesce(a.asset_type_name, t.asset_type)) AS asset_type_label "
+            "FROM main.mart_asset_performance AS t "
+            "LEFT JOIN taxonomy.asset_types AS a ON a.asset_type = t.asset_type "
+            "GROUP BY t.asset_type ORDER BY t.asset_type IN ('unknown', 'other'), t.asset_type"
+        )
+        first, last = s.query("SELECT min(month), max(month) FROM main.mart_asset_performance").row(0)
+    return PerformanceOptions(products, asset_types, first, last)
+
+
+def asset_performance_aggregate(
+    month_from: date | None = None,
+    month_to: date | None = None,
+    product_ids: Iterable[str] | None = None,
+    asset_types: Iterable[str] | None = None,
+    by_month: bool = True,
+    min_participants: int = MIN_PARTICIPANTS,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """Trade, dispatch and settlement by asset type x product (x month), safe to show to anyone.
+
+    A cell (row) resting on fewer than ``min_participants`` distinct participants (asset owners) is
+    suppressed: ``suppressed`` is true and every measure is null, so no single FSP's figures can be
+    read off. Assets whose owner is unknown do not count as a participant. Months are inclusive
+    (first days of UTC months). Columns: month (null when ``by_month`` is false), asset_type,
+    asset_type_label, product_id, product_label, market_id, participants, suppressed, then
+    PERFORMANCE_MEASURES.
+    """
+    if min_participants < 1:
+        raise ValueError("min_participants must be at least 1")
+    params = {**_month_params(month_from, month_to, product_ids, asset_types), "by_month": by_month}
+    params["min_participants"] = min_participants
+    masked = ",\n".join(
+        f"CASE WHEN g.participants >= $min_participants THEN g.{name} END AS {name}"
+        for name in PERFORMANCE_MEASURES
+    )
+    sql = f"""
+WITH g AS (
+    SELECT CASE WHEN $by_month THEN t.month END AS month, t.asset_type, t.product_id,
+           any_value(coalesce(a.asset_type_name, t.asset_type)) AS asset_type_label,
+           any_value({_PRODUCT_LABEL}) AS product_label, any_value(t.market_id) AS market_id,
+           CAST(count(DISTINCT t.owner_participant_id) AS BIGINT) AS participants,
+           {_PERFORMANCE_MEASURES}
+    FROM main.mart_asset_performance AS t
+    LEFT JOIN main.dim_product AS p ON p.product_id = t.product_id
+    LEFT JOIN main.dim_market AS m ON m.market_id = t.market_id
+    LEFT JOIN taxonomy.asset_types AS a ON a.asset_type = t.asset_type
+    {_PERFORMANCE_FILTER}
+    GROUP BY CASE WHEN $by_month THEN t.month END, t.asset_type, t.product_id
+)
+SELECT g.month, g.asset_type, g.asset_type_label, g.product_id, g.product_label, g.market_id,
+       CASE WHEN g.participants >= $min_participants THEN g.participants END AS participants,
+       g.participants < $min_participants AS suppressed,
+       {masked}
+FROM g
+ORDER BY g.month NULLS FIRST, g.asset_type, g.market_id, g.product_id
+"""  # noqa: S608 - constant fragments only
+    with _db(db).session() as s:
+        _require_tables(s, "mart_asset_performance")
+        return s.query(sql, params)
+
+
+def _require_registry_link(s: ReadSession) -> None:
+    if "registry_asset_id" not in published_columns(s).get("dim_asset", ()):
+        raise TableNotPublished("dim_asset", ["registry_asset_id"])
+
+
+def registered_assets_in_warehouse(
+    registry_asset_ids: Iterable[str], db: ServingDB | None = None
+) -> pl.DataFrame:
+    """The warehouse assets of these registry ids (dim_asset.registry_asset_id), by name.
+
+    Who may see which registered assets is the registry's decision (its scoped listing); callers pass
+    the ids the registry gave the signed-in principal.
+    """
+    with _db(db).session() as s:
+        _require_registry_link(s)
+        return s.query(
+            "SELECT asset_id, registry_asset_id, asset_name, asset_type, capacity_mw, size_band, dno_area, flex_zone "
+            "FROM main.dim_asset WHERE list_contains(CAST($ids AS VARCHAR[]), registry_asset_id) "
+            "ORDER BY asset_name, asset_id",
+            {"ids": _id_list(registry_asset_ids) or []},
+        )
+
+
+def asset_performance_own(
+    registry_asset_ids: Iterable[str],
+    month_from: date | None = None,
+    month_to: date | None = None,
+    product_ids: Iterable[str] | None = None,
+    asset_id: str | None = None,
+    by: Literal["month_product", "asset"] = "month_product",
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """Trade, dispatch and settlement of the given registered assets only (an FSP's own assets).
+
+    ``registry_asset_ids``: the registry ids the registry lets the caller see (its scoped listing).
+    ``by='month_product'``: per month x product (optionally of one warehouse ``asset_id`` among them);
+    ``by='asset'``: per asset over the whole period (for picking one to drill into). Columns: month /
+    product_id, product_label, market_id (or asset_id, asset_name, asset_type), then PERFORMANCE_MEASURES.
+    """
+    group = _choice(by, ("month_product", "asset"), "by")
+    params = {
+        **_month_params(month_from, month_to, product_ids, None),
+        "registry_asset_ids": _id_list(registry_asset_ids) or [],
+        "asset_id": asset_id,
+    }
+    if group == "month_product":
+        keys = f"t.month, t.product_id, any_value({_PRODUCT_LABEL}) AS product_label, any_value(t.market_id) AS market_id"
+        group_by, order_by = "t.month, t.product_id", "t.month, market_id, t.product_id"
+    else:
+        keys = "t.asset_id, any_value(coalesce(t.asset_name, t.asset_id)) AS asset_name, any_value(t.asset_type) AS asset_type"
+        group_by, order_by = "t.asset_id", "asset_name, t.asset_id"
+    sql = f"""
+SELECT {keys}, {_PERFORMANCE_MEASURES}
+FROM main.mart_asset_performance AS t
+LEFT JOIN main.dim_product AS p ON p.product_id = t.product_id
+LEFT JOIN main.dim_market AS m ON m.market_id = t.market_id
+{_PERFORMANCE_FILTER}
+  AND t.asset_id IN (SELECT asset_id FROM main.dim_asset
+                     WHERE list_contains(CAST($registry_asset_ids AS VARCHAR[]), registry_asset_id))
+  AND ($asset_id IS NULL OR t.asset_id = $asset_id)
+GROUP BY {group_by}
+ORDER BY {order_by}
+"""  # noqa: S608 - constant fragments only
+    with _db(db).session() as s:
+        _require_tables(s, "mart_asset_performance")
+        _require_registry_link(s)
+        return s.query(sql, {**params, "asset_types": None})
+
+
+# -- asset value (UC8): mart_asset_value ------------------------------------------------------------
+MIN_REGIONAL_ASSETS = 5  # fewer comparables in the DNO area than this: use all of GB for that year
+
+
+@dataclass(frozen=True)
+class AssetValueOptions:
+    asset_types: pl.DataFrame  # asset_type, asset_type_label, is_storage (those with comparables)
+    size_bands: pl.DataFrame  # size_band, size_band_label, min_mw, max_mw
+    dno_areas: pl.DataFrame  # dno_area, dno_area_name, operator_id, market_id
+    flex_zones: pl.DataFrame  # flex_zone, dno_area (the area most of the zone's assets are in)
+    years: list[int]
+
+
+def asset_value_options(db: ServingDB | None = None) -> AssetValueOptions:
+    """What a planned asset can be described with: types with comparables, bands, areas, zones, years."""
+    with _db(db).session() as s:
+        _require_tables(s, "mart_asset_value")
+        asset_types = s.query(
+            "SELECT v.asset_type, any_value(coalesce(a.asset_type_name, v.asset_type)) AS asset_type_label, "
+            "coalesce(any_value(a.is_storage), FALSE) AS is_storage "
+            "FROM main.mart_asset_value AS v LEFT JOIN taxonomy.asset_types AS a ON a.asset_type = v.asset_type "
+            "WHERE v.row_kind = 'stacked_total' GROUP BY v.asset_type "
+            "ORDER BY v.asset_type IN ('unknown', 'other'), v.asset_type"
+        )
+        size_bands = s.query(
+            "SELECT size_band, size_band_name AS size_band_label, min_mw, max_mw FROM taxonomy.size_bands ORDER BY min_mw"
+        )
+        dno_areas = s.query(
+            "SELECT dno_area, dno_area_name, operator_id, market_id FROM taxonomy.dno_areas ORDER BY dno_area_name"
+        )
+        flex_zones = s.query(
+            "SELECT flex_zone, arg_max(dno_area, n) AS dno_area FROM ("
+            "  SELECT flex_zone, dno_area, count(*) AS n FROM main.dim_asset "
+            "  WHERE flex_zone IS NOT NULL AND dno_area IS NOT NULL GROUP BY flex_zone, dno_area"
+            ") GROUP BY flex_zone ORDER BY flex_zone"
+        )
+        years = s.query("SELECT DISTINCT year FROM main.mart_asset_value ORDER BY year")["year"].to_list()
+    return AssetValueOptions(asset_types, size_bands, dno_areas, flex_zones, years)
+
+
+_ASSET_VALUE_SQL = """
+WITH band AS (
+    SELECT size_band FROM taxonomy.size_bands
+    WHERE CAST($capacity_mw AS DOUBLE) >= min_mw AND CAST($capacity_mw AS DOUBLE) < max_mw
+    ORDER BY min_mw LIMIT 1
+),
+own_market AS (
+    SELECT max(market_id) AS market_id FROM taxonomy.dno_areas WHERE dno_area = CAST($dno_area AS VARCHAR)
+),
+comparables AS (
+    SELECT v.* FROM main.mart_asset_value AS v
+    WHERE v.asset_type = $asset_type AND v.size_band = (SELECT size_band FROM band)
+),
+-- Per year: the DNO area's own comparables when there are enough of them, else all of GB.
+region_of_year AS (
+    SELECT year,
+           CASE WHEN max(n_assets) FILTER (WHERE region = CAST($dno_area AS VARCHAR)) >= $min_regional THEN CAST($dno_area AS VARCHAR) ELSE 'GB' END
+               AS region
+    FROM comparables WHERE row_kind = 'stacked_total' GROUP BY year
+),
+chosen AS (
+    SELECT c.* FROM comparables AS c JOIN region_of_year AS r ON r.year = c.year AND r.region = c.region
+    -- Markets it could have joined: every market except the local flexibility markets of other DNO areas.
+    WHERE c.row_kind = 'stacked_total' OR c.market_id IS NULL
+       OR c.market_id NOT IN (SELECT market_id FROM taxonomy.dno_areas WHERE market_id IS NOT NULL)
+       OR c.market_id = (SELECT market_id FROM own_market)
+)
+SELECT c.year, c.region, c.row_kind, c.asset_type, c.size_band, c.product_id,
+       CASE WHEN c.row_kind = 'stacked_total' THEN 'All products held (stacked)'
+            ELSE coalesce(p.product_name, c.product_id) || ' (' || upper(coalesce(m.operator_id, c.market_id, '?')) || ')'
+       END AS product_label,
+       c.market_id, m.market_name,
+       c.n_assets, c.n_comparable_assets,
+       CAST(c.n_assets AS DOUBLE) / nullif(c.n_comparable_assets, 0) AS share_of_comparables,
+       c.avg_products_held,
+       CAST($capacity_mw AS DOUBLE) AS capacity_mw,
+       c.net_gbp_per_mw_p10 * $capacity_mw AS net_gbp_p10,
+       c.net_gbp_per_mw_p50 * $capacity_mw AS net_gbp_p50,
+       c.net_gbp_per_mw_p90 * $capacity_mw AS net_gbp_p90,
+       c.net_gbp_per_mw_mean * $capacity_mw AS net_gbp_mean,
+       c.availability_gbp_per_mw_p50 * $capacity_mw AS availability_gbp_p50,
+       c.utilisation_gbp_per_mw_p50 * $capacity_mw AS utilisation_gbp_p50,
+       c.penalty_gbp_per_mw_mean * $capacity_mw AS penalty_gbp_mean,
+       c.net_gbp_per_mw_p10, c.net_gbp_per_mw_p50, c.net_gbp_per_mw_p90,
+       c.availability_gbp_per_mw_p50, c.utilisation_gbp_per_mw_p50,
+       c.settled_share, c.data_days, c.year_days
+FROM chosen AS c
+LEFT JOIN main.dim_product AS p ON p.product_id = c.product_id
+LEFT JOIN main.dim_market AS m ON m.market_id = c.market_id
+ORDER BY c.year, c.row_kind = 'product', c.net_gbp_per_mw_p50 DESC NULLS LAST, c.product_id
+"""
+
+
+def asset_value_estimate(
+    asset_type: str,
+    capacity_mw: float,
+    dno_area: str | None = None,
+    min_regional_assets: int = MIN_REGIONAL_ASSETS,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """What an asset of this type and capacity would have earned per year, from real comparable assets.
+
+    Comparables: the real assets of the same asset type and size band (mart_asset_value) in the DNO
+    area, or in all of GB in a year with fewer than ``min_regional_assets`` of them there. Rows per
+    year: one 'stacked_total' row (what comparables earned across every product they held) and one
+    'product' row per product of the markets the asset could join (national markets and its own DNO
+    area's; without a DNO area, national markets only). GBP figures are the per-MW percentiles of the
+    mart times ``capacity_mw``; the *_per_mw columns are the mart's own figures. Empty when no real
+    asset is comparable.
+    """
+    if not capacity_mw or capacity_mw <= 0 or capacity_mw != capacity_mw:
+        raise ValueError(f"capacity_mw must be a positive number of MW, got {capacity_mw!r}")
+    params = {
+        "asset_type": asset_type,
+        "capacity_mw": float(capacity_mw),
+        "dno_area": dno_area,
+        "min_regional": int(min_regional_assets),
+    }
+    with _db(db).session() as s:
+        _require_tables(s, "mart_asset_value")
+        return s.query(_ASSET_VALUE_SQL, params)
+
+
+# -- dispatch transparency (UC22): mart_dispatch_rationale ------------------------------------------
+_RATIONALE_FILTER = """
+WHERE (CAST($start AS TIMESTAMPTZ) IS NULL OR r.start_utc >= CAST($start AS TIMESTAMPTZ))
+  AND (CAST($end AS TIMESTAMPTZ) IS NULL OR r.start_utc < CAST($end AS TIMESTAMPTZ))
+  AND (CAST($operator_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($operator_ids AS VARCHAR[]), r.operator_id))
+  AND (CAST($product_ids AS VARCHAR[]) IS NULL OR list_contains(CAST($product_ids AS VARCHAR[]), r.product_id))
+"""
+_RATIONALE_JOINS = """
+FROM main.mart_dispatch_rationale AS r
+LEFT JOIN main.dim_product AS p ON p.product_id = r.product_id
+LEFT JOIN main.dim_market AS m ON m.market_id = r.market_id
+LEFT JOIN taxonomy.operators AS o ON o.operator_id = r.operator_id
+"""
+_RATIONALE_MEASURES = """
+       CAST(count(*) AS BIGINT) AS instructions,
+       sum(r.dispatched_mwh) AS dispatched_mwh,
+       CAST(count(r.merit_order_rank) AS BIGINT) AS ranked_instructions,
+       CAST(count(*) FILTER (WHERE r.is_out_of_merit) AS BIGINT) AS out_of_merit_instructions,
+       avg(CASE WHEN r.is_out_of_merit THEN 1.0 ELSE 0.0 END) AS skip_rate,
+       coalesce(sum(r.dispatched_mwh) FILTER (WHERE r.is_out_of_merit), 0) AS out_of_merit_mwh,
+       CAST(sum(r.cheaper_offers_skipped) AS BIGINT) AS cheaper_offers_skipped,
+       sum(r.cheaper_offers_skipped_mw) AS cheaper_offers_skipped_mw,
+       avg(r.out_of_merit_premium_gbp_per_mwh) FILTER (WHERE r.is_out_of_merit) AS avg_out_of_merit_premium_gbp_per_mwh,
+       sum(r.out_of_merit_premium_gbp_per_mwh * r.dispatched_mwh) FILTER (WHERE r.is_out_of_merit)
+           AS out_of_merit_cost_gbp,
+       avg(CASE WHEN r.rationale IS NOT NULL AND trim(r.rationale) <> '' THEN 1.0 ELSE 0.0 END) AS reason_disclosed_share,
+       avg(CASE WHEN r.skips_match_so_report THEN 1.0 ELSE 0.0 END) FILTER (WHERE r.skips_match_so_report IS NOT NULL)
+           AS so_report_agreement
+"""
+RATIONALE_GROUPS: tuple[str, ...] = ("product", "reason", "rank", "month")
+_RATIONALE_GROUP_KEYS = {
+    # group -> (select expressions, group by, order by); constants only
+    "product": (
+        "r.operator_id, any_value(coalesce(o.operator_name, r.operator_id)) AS operator_name, r.product_id, "
+        "any_value(coalesce(p.product_name, r.product_id)) AS product_name, any_value(r.market_id) AS market_id",
+        "r.operator_id, r.product_id",
+        "r.operator_id, r.product_id",
+    ),
+    "reason": (
+        "r.operator_id, any_value(coalesce(o.operator_name, r.operator_id)) AS operator_name, "
+        "coalesce(r.reason_code, 'none given') AS reason_code, "
+        "mode(r.rationale) FILTER (WHERE r.is_out_of_merit) AS typical_out_of_merit_rationale, "
+        "mode(r.rationale) AS typical_rationale",
+        "r.operator_id, coalesce(r.reason_code, 'none given')",
+        "r.operator_id, instructions DESC",
+    ),
+    "rank": (
+        "r.operator_id, any_value(coalesce(o.operator_name, r.operator_id)) AS operator_name, "
+        "CASE WHEN r.merit_order_rank IS NULL THEN 'unranked' WHEN r.merit_order_rank >= 5 THEN '5+' "
+        "ELSE CAST(r.merit_order_rank AS VARCHAR) END AS merit_order_position",
+        "r.operator_id, 3",
+        "r.operator_id, merit_order_position",
+    ),
+    "month": (
+        "r.operator_id, any_value(coalesce(o.operator_name, r.operator_id)) AS operator_name, "
+        "CAST(date_trunc('month', timezone('Europe/London', r.start_utc)) AS DATE) AS month",
+        "r.operator_id, 3",
+        "r.operator_id, month",
+    ),
+}
+
+
+def _rationale_params(
+    date_from: date | None,
+    date_to: date | None,
+    operator_ids: Iterable[str] | None,
+    product_ids: Iterable[str] | None,
+) -> dict[str, Any]:
+    if date_from is not None and date_to is not None and date_from >= date_to:
+        raise ValueError(f"the date range is empty: date_from ({date_from}) must be before date_to ({date_to})")
+    return {
+        "start": gb_midnight_utc(date_from),
+        "end": gb_midnight_utc(date_to),
+        "operator_ids": _id_list(operator_ids),
+        "product_ids": _id_list(product_ids),
+    }
+
+
+@dataclass(frozen=True)
+class RationaleOptions:
+    operators: pl.DataFrame  # operator_id, operator_name
+    products: pl.DataFrame  # product_id, product_label, operator_id
+    first_day: date | None  # GB local days of the first and last instruction
+    last_day: date | None
+
+
+def dispatch_rationale_options(db: ServingDB | None = None) -> RationaleOptions:
+    with _db(db).session() as s:
+        _require_tables(s, "mart_dispatch_rationale")
+        operators = s.query(
+            "SELECT r.operator_id, any_value(coalesce(o.operator_name, r.operator_id)) AS operator_name "  # noqa: S608 - constant fragments
+            f"{_RATIONALE_JOINS} GROUP BY r.operator_id ORDER BY r.operator_id"
+        )
+        products = s.query(
+            f"SELECT r.product_id, any_value({_product_label('r')}) AS product_label, "  # noqa: S608 - constant fragments
+            f"any_value(r.operator_id) AS operator_id {_RATIONALE_JOINS} "
+            "GROUP BY r.product_id ORDER BY any_value(r.operator_id), r.product_id"
+        )
+        first, last = s.query(
+            "SELECT min(start_utc), max(start_utc) FROM main.mart_dispatch_rationale"
+        ).row(0)
+    to_day = lambda t: None if t is None else t.astimezone(GB_TZ).date()  # noqa: E731
+    return RationaleOptions(operators, products, to_day(first), to_day(last))
+
+
+def dispatch_rationale_summary(
+    group: str = "product",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    operator_ids: Iterable[str] | None = None,
+    product_ids: Iterable[str] | None = None,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """Merit order and skipped cheaper offers, per SO and ``group``.
+
+    group: 'product' (per SO x product), 'reason' (per SO x disclosed reason code, with the most common
+    rationale text), 'rank' (dispatched volume by position in the merit order: 1 = cheapest available,
+    '5+', 'unranked' = no known price) or 'month' (GB local months). Dates are GB local days of the
+    instruction start, ``date_to`` exclusive. skip_rate = share of instructions for which a cheaper
+    available offer was not dispatched (is_out_of_merit); out_of_merit_cost_gbp = premium x MWh.
+    """
+    keys, group_by, order_by = _RATIONALE_GROUP_KEYS[_choice(group, RATIONALE_GROUPS, "group")]
+    sql = (
+        f"SELECT {keys}, {_RATIONALE_MEASURES} {_RATIONALE_JOINS} {_RATIONALE_FILTER} "  # noqa: S608 - constant fragments
+        f"GROUP BY {group_by} ORDER BY {order_by}"
+    )
+    params = _rationale_params(date_from, date_to, operator_ids, product_ids)
+    with _db(db).session() as s:
+        _require_tables(s, "mart_dispatch_rationale")
+        return s.query(sql, params)
+
+
+def out_of_merit_instructions(
+    date_from: date | None = None,
+    date_to: date | None = None,
+    operator_ids: Iterable[str] | None = None,
+    product_ids: Iterable[str] | None = None,
+    limit: int = 500,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """The instructions that skipped cheaper offers, most expensive premium first, with the merit order
+    and the SO's disclosed reason (unit names and prices of competing offers: for the SO's own view)."""
+    _check_page(limit, 0)
+    params = {**_rationale_params(date_from, date_to, operator_ids, product_ids), "limit": limit}
+    sql = (
+        "SELECT r.start_utc, r.end_utc, r.operator_id, r.product_id, r.source_asset_ref, r.dispatched_mw, "  # noqa: S608 - constant fragments
+        "r.dispatched_mwh, r.utilisation_price_gbp_per_mwh, r.merit_order_rank, r.cheaper_offers_skipped, "
+        "r.cheaper_offers_skipped_mw, r.cheapest_skipped_price_gbp_per_mwh, r.out_of_merit_premium_gbp_per_mwh, "
+        "r.reason_code, r.rationale, r.so_reported_cheaper_offers_skipped, r.skips_match_so_report, "
+        "r.merit_order, r.dispatch_id "
+        f"{_RATIONALE_JOINS} {_RATIONALE_FILTER} AND r.is_out_of_merit "
+        "ORDER BY r.out_of_merit_premium_gbp_per_mwh * r.dispatched_mwh DESC NULLS LAST, r.start_utc, r.dispatch_id "
+        "LIMIT $limit"
+    )
+    with _db(db).session() as s:
+        _require_tables(s, "mart_dispatch_rationale")
+        return s.query(sql, params)
