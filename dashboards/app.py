@@ -9,7 +9,7 @@ given to ``st.navigation``); each page still checks the role itself with ``auth.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +44,11 @@ class PageSpec:
     file: str  # in dashboards/pages/; a file that does not exist (yet) is left out of the menu
     title: str
     icon: str
-    audience: frozenset  # ANONYMOUS and/or Role values; admins see every signed-in page
+    audience: Set[str]  # ANONYMOUS and/or Role values; admins see every signed-in page
     section: str = ""
     default: bool = False
     # Who may open it by link (e.g. an email's link) without seeing it in their menu.
-    hidden_audience: frozenset = frozenset()
+    hidden_audience: Set[str] = frozenset()
     shown_when: Callable[[], bool] | None = None  # extra condition (e.g. a feature that is configured)
 
 
@@ -56,10 +56,14 @@ class PageSpec:
 PAGES = (
     PageSpec("home.py", "Home", ":material/home:", EVERYONE, default=True),
     PageSpec("market_trends.py", "Market trends", ":material/trending_up:", EVERYONE),
-    PageSpec("analytics.py", "Analytics", ":material/analytics:", SIGNED_IN),
+    # Public aggregates (the pages add a provider's own figures when one is signed in).
+    PageSpec("asset_value.py", "Asset value", ":material/savings:", EVERYONE),
+    PageSpec(
+        "trade_dispatch_settlement.py", "Trade, dispatch, settlement", ":material/receipt_long:", EVERYONE
+    ),
     PageSpec("data_ingestion.py", "Data ingestion", ":material/input:", SIGNED_IN),
-    PageSpec("assets.py", "Assets", ":material/battery_charging_full:", {FSP}, "Registry"),
-    PageSpec("products.py", "Products", ":material/inventory_2:", SIGNED_IN, "Registry"),
+    PageSpec("my_assets.py", "Assets", ":material/battery_charging_full:", {FSP, SO}, "Registry"),
+    PageSpec("products_registry.py", "Products", ":material/inventory_2:", SIGNED_IN, "Registry"),
     PageSpec("consultations.py", "Consultations", ":material/forum:", {FSP, SO}, "Registry"),
     PageSpec("sign_in.py", "Sign in", ":material/login:", {ANONYMOUS}, "Account", hidden_audience=SIGNED_IN),
     PageSpec("account.py", "Account", ":material/account_circle:", SIGNED_IN, "Account"),
@@ -75,7 +79,7 @@ PAGES = (
 )
 
 
-def _admits(audience: frozenset, principal: Principal | None) -> bool:
+def _admits(audience: Set[str], principal: Principal | None) -> bool:
     if principal is None:
         return ANONYMOUS in audience
     return principal.role in audience or (principal.is_admin and bool(audience & SIGNED_IN))
