@@ -240,3 +240,17 @@ def test_who_sees_and_edits_which_product(people):
         with pytest.raises(AccessDenied):
             products.status_history(s, people["fsp"], live)
         assert products.update_product(s, people["admin"], nged, {"min_size_mw": 2}).min_size_mw == 2
+        # a product in consultation is shown to the providers asked about it, not to others
+        consultations.open_consultation(
+            s,
+            people["ukpn"],
+            draft,
+            title="t",
+            closes_at=datetime.now(UTC) + timedelta(days=1),
+            questions=[{"kind": "text", "prompt": "?"}],
+        )
+        assert products.get_product(s, people["fsp"], draft).status == "consultation"
+        assert "ukpn_draft" not in ids("fsp")  # the catalogue stays live products only
+        for who in ("investor", "nged"):
+            with pytest.raises(NotFound):
+                products.get_product(s, people[who], draft)

@@ -12,7 +12,8 @@ Lifecycle: draft -> consultation happens by opening a market-testing consultatio
 'consultation' closes its open consultation.
 
 Visibility: SOs see all their organisation's products; every signed-in user sees live products (the
-catalogue); admins see everything. Live and retired products flow to the warehouse's dim_product.
+catalogue); FSPs also see a product while it is in consultation (they are asked about it); admins
+see everything. Live and retired products flow to the warehouse's dim_product.
 """
 
 from __future__ import annotations
@@ -269,7 +270,12 @@ def _is_own(principal: Principal, product: Product) -> bool:
 
 def _load(s: Session, principal: Principal, product_id: str) -> Product:
     product = s.scalars(select(Product).where(Product.product_id == str(product_id).strip())).one_or_none()
-    if product is None or not (product.status == "live" or _is_own(principal, product)):
+    if product is None or not (
+        product.status == "live"
+        or _is_own(principal, product)
+        # a product being market-tested is shown to the providers asked about it
+        or (product.status == "consultation" and principal.role == Role.FSP)
+    ):
         raise NotFound(f"no product {product_id!r}")
     return product
 
