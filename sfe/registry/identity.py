@@ -66,7 +66,8 @@ ACCOUNT_FREE_FAILURES = 5
 ACCOUNT_FIRST_DELAY = timedelta(seconds=30)
 ACCOUNT_MAX_DELAY = timedelta(minutes=15)
 ACCOUNT_FAILURE_MEMORY = timedelta(hours=24)  # failures older than this are forgotten
-CLIENT_MAX_FAILURES = 20
+# Generous, because behind a reverse proxy every user arrives from the proxy's address.
+CLIENT_MAX_FAILURES = 50
 CLIENT_WINDOW = timedelta(minutes=15)
 
 ADMIN_ORGANISATION = "SFE administration"
