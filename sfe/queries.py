@@ -251,7 +251,8 @@ class ListFilter:
         if self.via == "asset":
             condition = f"list_contains({values}, {_ident(self.column)})"
             return _in_dimension(spec.asset_column, "dim_asset", "asset_id", condition)
-        return f"list_contains({values}, t.{_ident(self.column)})"
+        # Compared as text, so one filter shape serves text, number, date and boolean columns.
+        return f"list_contains({values}, CAST(t.{_ident(self.column)} AS VARCHAR))"
 
     def needs(self, spec: TableSpec) -> dict[str, tuple[str, ...]]:
         """Tables and columns this filter reads (checked against the published catalog)."""
@@ -282,8 +283,88 @@ OWNERSHIP_COLUMN = "organisation_id"  # dim_asset column naming the registering 
 
 
 @dataclass(frozen=True)
+class Ownership:
+    """How the rows of a per-asset table belong to providers and system operators (any column may
+    match). A provider (FSP) sees the rows of ``asset_columns`` whose asset its organisation
+    registered, and rows whose ``organisation_column`` is its organisation. A system operator sees
+    rows in the markets it runs (``market_columns``), rows naming it (``operator_columns``), and
+    rows of assets in its area (``asset_columns`` via dim_asset.dno_area, ``area_column`` directly).
+    """
+
+    asset_columns: tuple[str, ...] = ()
+    organisation_column: str | None = None
+    market_columns: tuple[str, ...] = ()
+    operator_columns: tuple[str, ...] = ()
+    area_column: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (*self.asset_columns, *self.market_columns, *self.operator_columns):
+            _ident(name)
+        for name in (self.organisation_column, self.area_column):
+            if name is not None:
+                _ident(name)
+
+    @property
+    def has_area(self) -> bool:
+        return bool(self.asset_columns) or self.area_column is not None
+
+    def predicate(self, scope: RowScope) -> tuple[str | None, dict[str, Any], dict[str, set[str]]]:
+        """SQL restricting rows to ``scope`` (None = every row), its parameters, and the columns it
+        reads (table '' = the scoped table itself)."""
+        parts: list[str] = []
+        params: dict[str, Any] = {}
+        needs: dict[str, set[str]] = {"": set()}
+        if scope.everything:
+            return None, params, needs
+        if scope.organisation_id is not None:
+            params["scope_organisation_id"] = scope.organisation_id
+            for column in self.asset_columns:
+                condition = f"{_ident(OWNERSHIP_COLUMN)} = $scope_organisation_id"
+                parts.append(_in_dimension(column, "dim_asset", "asset_id", condition))
+                needs[""].add(column)
+                needs.setdefault("dim_asset", set()).update({"asset_id", OWNERSHIP_COLUMN})
+            if self.organisation_column is not None:
+                parts.append(f"t.{_ident(self.organisation_column)} = $scope_organisation_id")
+                needs[""].add(self.organisation_column)
+        elif scope.operator_id is not None:
+            if scope.dno_areas is None and self.has_area:
+                return None, {}, needs  # a national operator: every asset is in its area
+            if self.market_columns or self.operator_columns:
+                params["scope_operator_id"] = scope.operator_id
+            for column in self.market_columns:
+                parts.append(
+                    _in_dimension(column, "dim_market", "market_id", "operator_id = $scope_operator_id")
+                )
+                needs[""].add(column)
+                needs.setdefault("dim_market", set()).update({"market_id", "operator_id"})
+            for column in self.operator_columns:
+                parts.append(f"t.{_ident(column)} = $scope_operator_id")
+                needs[""].add(column)
+            if scope.dno_areas is not None and self.has_area:
+                params["scope_dno_areas"] = list(scope.dno_areas)
+                areas = "CAST($scope_dno_areas AS VARCHAR[])"
+                for column in self.asset_columns:
+                    parts.append(
+                        _in_dimension(column, "dim_asset", "asset_id", f"list_contains({areas}, dno_area)")
+                    )
+                    needs[""].add(column)
+                    needs.setdefault("dim_asset", set()).update({"asset_id", "dno_area"})
+                if self.area_column is not None:
+                    parts.append(f"list_contains({areas}, t.{_ident(self.area_column)})")
+                    needs[""].add(self.area_column)
+        if not parts:
+            return "FALSE", {}, needs  # nothing of this table belongs to the caller
+        return "(" + " OR ".join(parts) + ")", params, needs
+
+
+@dataclass(frozen=True)
 class TableSpec:
-    """What the API may read from one published table, and how it is filtered and ordered."""
+    """What the API may read from one published table, and how it is filtered and ordered.
+
+    ``asset_column``/``market_column`` serve the asset and market filters (and, without an explicit
+    ``ownership``, say whose rows they are). ``min_count`` = (column, n) publishes only rows whose
+    column is at least n (aggregates resting on fewer members would reveal one member).
+    """
 
     table: str
     columns: tuple[str, ...]
@@ -293,6 +374,8 @@ class TableSpec:
     filters: tuple[ListFilter, ...] = ()
     asset_column: str | None = None
     market_column: str | None = None
+    ownership: Ownership | None = None
+    min_count: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         for name in (self.table, *self.columns, *self.order_by):
@@ -300,9 +383,20 @@ class TableSpec:
         for name in (self.time_column, self.asset_column, self.market_column):
             if name is not None:
                 _ident(name)
+        if self.min_count is not None:
+            _ident(self.min_count[0])
         params = [f.param for f in self.filters]
         if len(set(params)) != len(params):
             raise ValueError(f"{self.table}: duplicate filter parameters {params}")
+
+    @property
+    def owners(self) -> Ownership:
+        if self.ownership is not None:
+            return self.ownership
+        return Ownership(
+            asset_columns=(self.asset_column,) if self.asset_column else (),
+            market_columns=(self.market_column,) if self.market_column else (),
+        )
 
     def filter(self, param: str) -> ListFilter:
         return next(f for f in self.filters if f.param == param)
@@ -311,66 +405,22 @@ class TableSpec:
         needed: dict[str, set[str]] = {self.table: {*self.columns, *self.order_by}}
         if self.time_column:
             needed[self.table].add(self.time_column)
+        if self.min_count is not None:
+            needed[self.table].add(self.min_count[0])
         for param in filters:
             for table, columns in self.filter(param).needs(self).items():
                 needed.setdefault(table, set()).update(columns)
-        if scope is not None and not scope.everything:
-            for table, columns in self._scope_needs(scope).items():
-                needed.setdefault(table, set()).update(columns)
+        if scope is not None:
+            for table, columns in self.owners.predicate(scope)[2].items():
+                needed.setdefault(table or self.table, set()).update(columns)
         return needed
-
-    def _scope_needs(self, scope: RowScope) -> dict[str, tuple[str, ...]]:
-        if scope.organisation_id is not None:
-            return {self.table: (self.asset_column or "",), "dim_asset": ("asset_id", OWNERSHIP_COLUMN)}
-        needs: dict[str, tuple[str, ...]] = {}
-        if self.market_column:
-            needs["dim_market"] = ("market_id", "operator_id")
-        if self.asset_column and scope.dno_areas is not None:
-            needs["dim_asset"] = ("asset_id", "dno_area")
-        needs[self.table] = tuple(c for c in (self.market_column, self.asset_column) if c)
-        return needs
 
     def scope_predicate(self, scope: RowScope | None) -> tuple[str | None, dict[str, Any]]:
         """SQL restricting the rows to the scope (None = no restriction) and its parameters."""
-        if scope is None or scope.everything:
+        if scope is None:
             return None, {}
-        if self.asset_column is None and self.market_column is None:
-            raise ValueError(f"{self.table} has neither an asset nor a market column to scope rows by")
-        if scope.organisation_id is not None:
-            if self.asset_column is None:
-                return "FALSE", {}
-            return (
-                _in_dimension(
-                    self.asset_column,
-                    "dim_asset",
-                    "asset_id",
-                    f"{_ident(OWNERSHIP_COLUMN)} = $scope_organisation_id",
-                ),
-                {"scope_organisation_id": scope.organisation_id},
-            )
-        if scope.operator_id is None:
-            return "FALSE", {}  # a scope naming nobody sees nothing
-        if scope.dno_areas is None and self.asset_column is not None:
-            return None, {}  # a national operator: every asset is in its area
-        parts, params = [], {}
-        if self.market_column is not None:
-            parts.append(
-                _in_dimension(
-                    self.market_column, "dim_market", "market_id", "operator_id = $scope_operator_id"
-                )
-            )
-            params["scope_operator_id"] = scope.operator_id
-        if self.asset_column is not None and scope.dno_areas is not None:
-            parts.append(
-                _in_dimension(
-                    self.asset_column,
-                    "dim_asset",
-                    "asset_id",
-                    "list_contains(CAST($scope_dno_areas AS VARCHAR[]), dno_area)",
-                )
-            )
-            params["scope_dno_areas"] = list(scope.dno_areas)
-        return "(" + " OR ".join(parts) + ")", params
+        sql, params, _ = self.owners.predicate(scope)
+        return sql, params
 
 
 _publish_cache_lock = threading.Lock()
@@ -479,6 +529,9 @@ def table_page(
     for i, (param, values) in enumerate(sorted(given.items())):
         where.append(spec.filter(param).predicate(spec, f"f{i}"))
         params[f"f{i}"] = values
+    if spec.min_count is not None:
+        where.append(f"t.{_ident(spec.min_count[0])} >= $min_count")
+        params["min_count"] = spec.min_count[1]
     scope_sql, scope_params = spec.scope_predicate(scope)
     if scope_sql:
         where.append(scope_sql)

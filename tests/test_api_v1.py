@@ -76,7 +76,9 @@ def _create(
         )
 
 
-def _add_per_asset_tables(path: Path) -> None:
+def _add_per_asset_tables(path: Path, organisations: dict[int, int] | None = None) -> None:
+    """Per-asset tables; ``organisations`` maps the organisation ids of ASSETS to others."""
+    organisations = organisations or {}
     con = duckdb.connect(str(path))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -88,7 +90,7 @@ def _add_per_asset_tables(path: Path) -> None:
                 "size_band": band,
                 "capacity_mw": mw,
                 "dno_area": area,
-                "organisation_id": org,
+                "organisation_id": organisations.get(org, org),
                 "mpan": mpan,
                 "is_registered": org is not None,
                 "first_seen_utc": datetime(2024, 3, 1, tzinfo=UTC),
@@ -196,6 +198,36 @@ def _add_per_asset_tables(path: Path) -> None:
             ]
         ]
         _create(con, "mart_market_trends", datasets.MARKET_TRENDS_COLUMNS, trends)
+        value = [
+            {"region": "GB", "row_kind": "product", "asset_type": "battery", "size_band": band, "year": 2024,
+             "product_id": "neso_eac_dch", "market_id": "neso_eac", "n_assets": n, "net_gbp_per_mw_p50": 400.0}
+            for band, n in [("1_5mw", 5), ("5_20mw", 1)]
+        ]  # fmt: skip
+        _create(con, "mart_asset_value", datasets.ASSET_VALUE_COLUMNS, value)
+        conflicts = [
+            {"conflict_id": "CF-1", "asset_id": "ast_a1", "market_id_a": "neso_eac", "operator_id_a": "neso",
+             "market_id_b": "ukpn_flex", "operator_id_b": "ukpn", "severity": "high",
+             "overlap_start_utc": datetime(2024, 4, 1, 16, tzinfo=UTC)},
+            {"conflict_id": "CF-2", "asset_id": "ast_a4", "market_id_a": "neso_eac", "operator_id_a": "neso",
+             "market_id_b": "nged_flex", "operator_id_b": "nged", "severity": "low",
+             "overlap_start_utc": datetime(2024, 4, 2, 16, tzinfo=UTC)},
+        ]  # fmt: skip
+        _create(con, "mart_market_conflicts", datasets.MARKET_CONFLICT_COLUMNS, conflicts)
+        resales = [
+            {"resale_id": "RS-1", "market_id": "secondary", "product_id": "nged_peak_reduction",
+             "obligation_market_id": "nged_flex", "operator_id": "nged", "seller_asset_id": "ast_a2",
+             "buyer_asset_id": "ast_a3", "start_utc": datetime(2024, 4, 1, tzinfo=UTC)},
+        ]  # fmt: skip
+        _create(con, "fct_resale", datasets.RESALE_COLUMNS, resales)
+        eligibility = [
+            {"subject_kind": "asset", "subject_id": f"REG-{i}", "organisation_id": organisations.get(org, org),
+             "dno_area": area, "product_id": product, "operator_id": operator, "verdict": "eligible"}
+            for i, (org, area, product, operator) in enumerate(
+                [(KIWI, "EPN", "ukpn_secure", "ukpn"), (KIWI, "WMID", "nged_peak_reduction", "nged"),
+                 (OTHER_FSP, "SWEB", "ukpn_secure", "ukpn"), (OTHER_FSP, "SWEB", "nged_peak_reduction", "nged")]
+            )
+        ]  # fmt: skip
+        _create(con, "mart_eligibility", datasets.ELIGIBILITY_COLUMNS, eligibility)
         # Dispatches of the fixture have no asset; give the UKPN Secure ones asset ast_a1 / ast_a3.
         con.execute(
             "UPDATE fct_dispatch SET asset_id = CASE WHEN instruction_source = 'scheduled' THEN 'ast_a1' "
@@ -281,7 +313,8 @@ def test_every_dataset_route_is_documented_with_examples(client):
             assert param.get("description"), f"{dataset.path}: parameter {name} has no description"
             assert param["schema"].get("examples") or param.get("examples") or param.get("example"), name
         ok = operation["responses"]["200"]["content"]
-        assert ok["application/json"]["example"]["data"][0] == dataset.example_row()
+        example = {k: v for k, v in dataset.example_row().items() if v is not None}  # OpenAPI drops nulls
+        assert ok["application/json"]["example"]["data"][0] == example
         assert ok["application/json"]["schema"]["$ref"].endswith("/" + dataset.page_schema)
         assert {"text/csv", "application/vnd.apache.parquet"} <= set(ok)
         assert ok["text/csv"]["example"].splitlines()[0] == ",".join(c.name for c in dataset.columns)
@@ -514,6 +547,37 @@ def test_a_system_operator_sees_its_markets_and_area(client, app):
     _error(client.get("/v1/metering"), 403, "forbidden", "not linked to an operator")
 
 
+def _ids(client, path: str, column: str) -> set[str]:
+    return {r[column] for r in _all_rows(client, path)}
+
+
+def test_ownership_across_several_columns(client, app):
+    # Conflicts: the asset, or either side's market / operator. Resales: seller or buyer asset, or the
+    # DNO of the contract. Eligibility: the organisation, or the product's operator / the asset's area.
+    _as(app, _principal(Role.FSP, KIWI))
+    assert _ids(client, "/v1/market-conflicts", "conflict_id") == {"CF-1"}
+    assert _ids(client, "/v1/resales", "resale_id") == {"RS-1"}  # it sold ast_a2
+    assert _ids(client, "/v1/eligibility", "subject_id") == {"REG-0", "REG-1"}
+    _as(app, _principal(Role.FSP, OTHER_FSP))
+    assert _ids(client, "/v1/market-conflicts", "conflict_id") == set()
+    assert _ids(client, "/v1/resales", "resale_id") == {"RS-1"}  # it bought into ast_a3
+    _as(app, _principal(Role.SYSTEM_OPERATOR, 3, "nged"))
+    assert _ids(client, "/v1/market-conflicts", "conflict_id") == {"CF-2"}
+    assert _ids(client, "/v1/resales", "resale_id") == {"RS-1"}
+    assert _ids(client, "/v1/eligibility", "subject_id") == {"REG-1", "REG-2", "REG-3"}  # its products, SWEB
+    _as(app, _principal(Role.SYSTEM_OPERATOR, 2, "ukpn"))
+    assert _ids(client, "/v1/market-conflicts", "conflict_id") == {"CF-1"}
+    assert _ids(client, "/v1/resales", "resale_id") == {"RS-1"}  # the buyer ast_a3 is in LPN, its area
+    assert _ids(client, "/v1/eligibility", "subject_id") == {"REG-0", "REG-2"}
+
+
+def test_asset_value_publishes_only_figures_of_three_assets_or_more(client):
+    rows = client.get("/v1/asset-value").json()["data"]
+    assert [(r["size_band"], r["n_assets"]) for r in rows] == [("1_5mw", 5)]
+    assert client.get("/v1/asset-value", params={"year": "2024"}).json()["total"] == 1  # a number column
+    assert client.get("/v1/asset-value", params={"year": "2023,2025"}).json()["total"] == 0
+
+
 def test_an_admin_sees_everything(client, app, lake):
     _as(app, _principal(Role.ADMIN))
     assert client.get("/v1/settlements").json()["total"] == _raw(lake, "fct_settlement").height == 12
@@ -531,6 +595,46 @@ def test_an_unknown_key_is_refused_not_ignored(client):
         response = client.get("/v1/metering", headers=headers)
         _error(response, 401, "invalid_api_key")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_api_keys_from_the_registry_scope_the_rows(tmp_path, monkeypatch):
+    from sfe.registry import api_keys
+
+    try:
+        from registry_helpers import make_principal
+    except ImportError:  # tests/ imported as a package
+        from tests.registry_helpers import make_principal
+
+    lake = tmp_path / "lake"
+    (lake / "warehouse").mkdir(parents=True)
+    monkeypatch.setenv("SFE_LAKE_DIR", str(lake))  # the registry lives in the lake too
+    users = {
+        "fsp": make_principal("Kiwi Power Ltd", Role.FSP),
+        "so": make_principal("UK Power Networks", Role.SYSTEM_OPERATOR, operator_id="ukpn"),
+        "investor": make_principal("Demo Capital", Role.INVESTOR),
+        "admin": make_principal("SFE", Role.ADMIN),
+    }
+    keys = {name: api_keys.create_key(p, "tests")[1] for name, p in users.items()}
+    build_serving_db(lake / "warehouse" / "sfe.duckdb")
+    _add_per_asset_tables(lake / "warehouse" / "sfe.duckdb", {KIWI: users["fsp"].organisation_id})
+    try:
+        with TestClient(create_app(rate_limit=NO_LIMIT)) as client:
+
+            def assets(name: str, header: str = "X-API-Key") -> set[str]:
+                value = keys[name] if header == "X-API-Key" else f"Bearer {keys[name]}"
+                response = client.get("/v1/metering", params={"limit": 1000}, headers={header: value})
+                assert response.status_code == 200, response.text
+                return {r["asset_id"] for r in response.json()["data"]}
+
+            assert assets("fsp") == {"ast_a1", "ast_a2"}
+            assert assets("fsp", "Authorization") == {"ast_a1", "ast_a2"}
+            assert assets("so") == {"ast_a1", "ast_a3"}
+            assert assets("admin") == {a[0] for a in ASSETS}
+            _error(client.get("/v1/metering", headers={"X-API-Key": keys["investor"]}), 403, "forbidden")
+            api_keys.revoke_key(users["fsp"], api_keys.list_keys(users["fsp"])[0].key_id)
+            _error(client.get("/v1/metering", headers={"X-API-Key": keys["fsp"]}), 401, "invalid_api_key")
+    finally:
+        reset_db_registry()
 
 
 # -- forecast inputs --------------------------------------------------------------------------------

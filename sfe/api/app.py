@@ -17,9 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sfe
 from sfe import queries
+from sfe.api import security
 from sfe.api.common import ApiError, error_response
 from sfe.api.ratelimit import RateLimitConfig, RateLimitMiddleware
-from sfe.api.routes import analytics, market_data, status, taxonomy
+from sfe.api.routes import analytics, market_data, own_data, status, taxonomy
 from sfe.serving import WarehouseNotBuilt
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ def create_app(rate_limit: RateLimitConfig | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
 
+    security.install(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return error_response(exc.status_code, exc.error, exc.message, exc.details, exc.headers)
@@ -120,7 +123,7 @@ def create_app(rate_limit: RateLimitConfig | None = None) -> FastAPI:
         log.exception("query failed", exc_info=exc)
         return error_response(500, "query_failed", "the warehouse query failed; see the server log")
 
-    for module in (status, market_data, taxonomy, analytics):
+    for module in (status, market_data, own_data, taxonomy, analytics):
         app.include_router(module.router)
     app.add_middleware(RateLimitMiddleware, config=rate_limit or RateLimitConfig.from_env())
     return app

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sfe import queries
-from sfe.queries import ListFilter, TableSpec
+from sfe.queries import ListFilter, Ownership, TableSpec
 
 STR, FLOAT, INT, BOOL, DATE, TIME, INSTANT = (
     "string",
@@ -114,6 +114,23 @@ FILTER_DOCS: dict[str, FilterDoc] = {
     "bm_unit": FilterDoc("Only these BM units (repeatable, comma-separated).", "T_MRSHB1-1"),
     "dno_area": FilterDoc("Only assets in these DNO licence areas (e.g. EPN, LPN, SPN).", "EPN"),
     "flex_zone": FilterDoc("Only assets in these DNO flexibility zones.", "Takeley"),
+    "region": FilterDoc("Only these regions: `GB` or DNO licence areas (e.g. EPN).", "GB"),
+    "row_kind": FilterDoc(
+        "`product` (one product) or `stacked_total` (summed over the products held).", "stacked_total"
+    ),
+    "year": FilterDoc("Only these calendar years.", "2025"),
+    "reason_code": FilterDoc("Only instructions with these reason codes.", "ENERGY_SURPLUS"),
+    "is_out_of_merit": FilterDoc(
+        "`true`: only instructions that skipped a cheaper offer; `false`: only the others.", "true"
+    ),
+    "position_kind": FilterDoc("`commitment` or `dispatch`.", "dispatch"),
+    "settlement_date": FilterDoc(
+        "Only intervals starting on these GB local days (YYYY-MM-DD).", "2025-04-01"
+    ),
+    "conflict_kind": FilterDoc("`cross_so_overlap` or `forbidden_stacking`.", "cross_so_overlap"),
+    "severity": FilterDoc("Only conflicts of these severities: high, medium, low.", "high"),
+    "subject_id": FilterDoc("Only these registry assets (REG-...) or groups (group-<id>).", "REG-000001"),
+    "verdict": FilterDoc("Only these verdicts: eligible, not_eligible, needs_information.", "eligible"),
     "gsp_group": FilterDoc("Only assets in these GSP groups (e.g. `_A`).", "_A"),
     "role": FilterDoc("Only participants with these roles.", "fsp"),
     "market_kind": FilterDoc("Only markets of these kinds (e.g. local_flexibility).", "local_flexibility"),
@@ -155,8 +172,14 @@ class Dataset:
         for f in self.spec.filters:
             if f.param not in FILTER_DOCS and f.param not in {c.param for c in self.choices}:
                 raise ValueError(f"{self.path}: filter {f.param!r} has no documentation")
-        if self.access == "own" and self.spec.asset_column is None:
-            raise ValueError(f"{self.path}: per-asset data needs an asset column to scope rows by")
+        owners = self.spec.owners
+        if self.access == "own" and not (
+            owners.asset_columns
+            or owners.organisation_column
+            or owners.market_columns
+            or owners.operator_columns
+        ):
+            raise ValueError(f"{self.path}: per-asset data needs columns that say whose rows they are")
 
     @property
     def name(self) -> str:
@@ -467,6 +490,327 @@ MARKET_TRENDS_COLUMNS = (
 )
 
 
+ASSET_VALUE_COLUMNS = (
+    C("region", STR, "GB", "`GB` (all comparable assets) or the DNO licence area the assets are in."),
+    C(
+        "row_kind",
+        STR,
+        "product",
+        "`product` (one product) or `stacked_total` (per asset, over the products it held).",
+    ),
+    C("asset_type", STR, "battery"),
+    C("size_band", STR, "1_5mw"),
+    C("year", INT, 2025, "Calendar year (UTC)."),
+    C("product_id", STR, "neso_eac_dch", "The product (null on stacked_total rows)."),
+    C("market_id", STR, "neso_eac"),
+    C("standard_product", STR, "dynamic_containment_high", "Harmonised product."),
+    C("n_assets", INT, 12, "Real assets behind the figures of the row (at least 3 are published)."),
+    C("n_comparable_assets", INT, 15, "Assets of the type, band and region with any revenue that year."),
+    C("avg_capacity_mw", FLOAT, 2.4, "Mean capacity of those assets, MW."),
+    C("avg_products_held", FLOAT, 2.5, "Stacked rows: mean number of products an asset held in the year."),
+    C(
+        "availability_gbp_per_mw_p10",
+        FLOAT,
+        310.2,
+        "Availability revenue per MW, 10th percentile across assets, £/MW.",
+    ),
+    C("availability_gbp_per_mw_p50", FLOAT, 426.7, "... median, £/MW."),
+    C("availability_gbp_per_mw_p90", FLOAT, 610.4, "... 90th percentile, £/MW."),
+    C("utilisation_gbp_per_mw_p10", FLOAT, 0.0, "Utilisation revenue per MW, 10th percentile, £/MW."),
+    C("utilisation_gbp_per_mw_p50", FLOAT, 12.5, "... median, £/MW."),
+    C("utilisation_gbp_per_mw_p90", FLOAT, 80.1, "... 90th percentile, £/MW."),
+    C("penalty_gbp_per_mw_mean", FLOAT, 1.2, "Mean penalties per MW, £/MW."),
+    C(
+        "net_gbp_per_mw_p10",
+        FLOAT,
+        300.4,
+        "Availability + utilisation - penalties per MW, 10th percentile, £/MW.",
+    ),
+    C("net_gbp_per_mw_p50", FLOAT, 436.0, "... median, £/MW."),
+    C("net_gbp_per_mw_p90", FLOAT, 690.3, "... 90th percentile, £/MW."),
+    C("net_gbp_per_mw_mean", FLOAT, 470.2, "... mean, £/MW."),
+    C("settled_share", FLOAT, 0.85, "Share of the asset-months whose revenue comes from settlement lines."),
+    C(
+        "data_days",
+        INT,
+        61,
+        "Days of the year with market data (a partial year: scale by year_days / data_days).",
+    ),
+    C("year_days", INT, 365, "Days in the year."),
+)
+
+ASSET_PERFORMANCE_COLUMNS = (
+    C(
+        "month",
+        DATE,
+        "2025-04-01",
+        "First day of the (UTC) calendar month. `from`/`to` apply to its midnight UTC.",
+    ),
+    C("asset_id", STR, "ast_1df26723c77e0787"),
+    C("product_id", STR, "ukpn_scheduled_availability"),
+    C("market_id", STR, "ukpn_flex"),
+    C("standard_product", STR, "operational_utilisation_scheduled_availability", "Harmonised product."),
+    C("asset_name", STR, "NINF", "The asset's most widely known market id."),
+    C("owner_participant_id", STR, "voltshare_ev_ltd", "The asset's owner in market data."),
+    C("asset_type", STR, "v2g"),
+    C("size_band", STR, "100kw_1mw"),
+    C("capacity_mw", FLOAT, 0.62, "Capacity (registered, else SFE's estimate), MW."),
+    C("dno_area", STR, "SPN", "DNO licence area."),
+    C("flex_zone", STR, "Ninfield"),
+    C("bids", INT, 1, "DNO competition bids (not withdrawn) whose service period covers the month."),
+    C("offered_mw", FLOAT, 1.82, "MW offered in those bids (null where the market publishes no offers)."),
+    C("offered_mw_h", FLOAT, 168.9, "Offered MW x service hours in the month."),
+    C("won_mw", FLOAT, 0.62, "Largest MW won / committed at one time in the month."),
+    C("won_mw_h", FLOAT, 2.58, "Committed MW x hours in the month."),
+    C("dispatches", INT, 3, "Dispatches in the month."),
+    C("dispatched_mwh", FLOAT, 4.8, "Instructed energy of the month's dispatches, MWh."),
+    C("metered_dispatches", INT, 3, "Dispatches whose every half hour has a reading and a baseline."),
+    C("metered_dispatched_mwh", FLOAT, 4.8, "Instructed energy of those metered dispatches, MWh."),
+    C(
+        "metered_delivery_mwh",
+        FLOAT,
+        4.47,
+        "Energy the meter shows delivered in them (metered minus baseline), MWh.",
+    ),
+    C("delivery_pct", FLOAT, 93.15, "100 x metered_delivery_mwh / metered_dispatched_mwh."),
+    C("settled_instructed_mwh", FLOAT, 5.45, "Instructed MWh on the month's settlement lines."),
+    C("settled_delivered_mwh", FLOAT, 5.11, "Delivered MWh the SO settled."),
+    C("settled_delivery_pct", FLOAT, 93.69, "100 x settled_delivered_mwh / settled_instructed_mwh."),
+    C("settlement_lines", INT, 2, "Settlement lines of the month."),
+    C("availability_payment_gbp", FLOAT, 28.42, "Availability payments, £."),
+    C("utilisation_payment_gbp", FLOAT, 0.0, "Utilisation payments, £."),
+    C("penalty_gbp", FLOAT, 0.0, "Penalties deducted, £."),
+    C("total_gbp", FLOAT, 28.42, "Settled total (availability + utilisation - penalty), £."),
+)
+
+DER_POSITION_COLUMNS = (
+    C(
+        "position_id",
+        STR,
+        "cbeae8100fdbd7922c7d6a08433ca714",
+        "Id of the record behind the row, unique within position_type.",
+    ),
+    C("position_kind", STR, "commitment", "`commitment` or `dispatch`."),
+    C(
+        "position_type",
+        STR,
+        "eac_commitment",
+        "What the row is (EAC win, DNO contract, UKPN availability, instruction, BM acceptance, ...).",
+    ),
+    C("asset_id", STR, "ast_6b70d55e1649b11c"),
+    C("asset_name", STR, "E_ALDMG2-1", "The asset's most widely known market id."),
+    C("asset_type", STR, "battery"),
+    C("size_band", STR, "5_20mw"),
+    C("participant_id", STR, "aldmoor_renewables_plc", "The FSP holding the commitment or dispatched."),
+    C("market_id", STR, "neso_eac"),
+    C("product_id", STR, "neso_eac_dch"),
+    C("standard_product", STR, "dynamic_containment_high", "Harmonised product."),
+    C("operator_id", STR, "neso", "The system operator the commitment is for or that dispatched."),
+    C("start_utc", INSTANT, "2025-04-01T22:00:00+00:00", "Start (UTC). `from`/`to` apply to this instant."),
+    C("end_utc", INSTANT, "2025-04-02T02:00:00+00:00", "End (UTC), exclusive."),
+    C("duration_h", FLOAT, 4.0),
+    C("settlement_date", DATE, "2025-04-02", "GB local day the interval starts in."),
+    C("mw", FLOAT, 10.0, "MW committed or dispatched."),
+    C("direction", STR, "up", "`up`, `down` (or `both` for BM acceptances)."),
+    C("flex_zone", STR, "Takeley"),
+    C("dno_area", STR, "EPN", "DNO licence area of the asset."),
+    C("gsp_group", STR, "_A", "GSP group of the asset."),
+    C("availability_price_gbp_per_mw_h", FLOAT, 3.02),
+    C("utilisation_price_gbp_per_mwh", FLOAT, None),
+    C("source_ref", STR, "EAC-434-DCH", "Contract reference or dispatch id."),
+    C("source_id", STR, "neso_eac_unit_results"),
+)
+
+DISPATCH_RATIONALE_COLUMNS = (
+    C("dispatch_id", STR, "NESO-20250423-0000129", "The instruction id (as in /v1/dispatches)."),
+    C("operator_id", STR, "neso", "The SO that sent the instruction."),
+    C("market_id", STR, "neso_eac"),
+    C("product_id", STR, "neso_eac_nqr"),
+    C("participant_id", STR, "gridwise_aggregation_ltd"),
+    C("asset_id", STR, "ast_13486ea713e8f1f3"),
+    C("source_asset_ref", STR, "NBM-GRDW-004", "The unit dispatched, as the SO names it."),
+    C("contract_ref", STR, "EAC-483-NQR", "The contract called."),
+    C("competition_id", STR, "NGED-2025Q1-SWEB-03", "DNO competition of the contract."),
+    C("direction", STR, "down"),
+    C("start_utc", INSTANT, "2025-04-23T11:00:00+00:00", "Start (UTC). `from`/`to` apply to this instant."),
+    C("end_utc", INSTANT, "2025-04-23T11:30:00+00:00", "End (UTC), exclusive."),
+    C("issued_at_utc", INSTANT, "2025-04-23T10:58:00+00:00", "When the SO issued the instruction (UTC)."),
+    C("dispatched_mw", FLOAT, 8.4, "Set point instructed, MW."),
+    C("dispatched_mwh", FLOAT, 4.2, "Set point x the instruction's hours, MWh."),
+    C("utilisation_price_gbp_per_mwh", FLOAT, 173.03, "Price of the dispatched offer, £/MWh."),
+    C(
+        "offer_book",
+        STR,
+        "eac_holdings",
+        "Where the available offers come from: competition_contracts or eac_holdings.",
+    ),
+    C(
+        "available_offers",
+        INT,
+        5,
+        "Offers available for the product and window (including the dispatched one).",
+    ),
+    C("available_offers_mw", FLOAT, 167.8, "Their MW."),
+    C("priced_offers", INT, 1, "Available offers with a known utilisation price (the ranked ones)."),
+    C(
+        "dispatched_offer_in_book",
+        BOOL,
+        True,
+        "False when the dispatched unit holds no contract for the window in SFE's data.",
+    ),
+    C("cheapest_available_price_gbp_per_mwh", FLOAT, 173.03, "Cheapest available offer, £/MWh."),
+    C("merit_order_rank", INT, 1, "1 + the priced offers strictly cheaper than the dispatched price."),
+    C("cheaper_offers_available", INT, 0, "Cheaper offers available."),
+    C("cheaper_offers_dispatched", INT, 0, "Cheaper offers the SO also dispatched in an overlapping window."),
+    C("cheaper_offers_skipped", INT, 0, "Cheaper offers available but not dispatched."),
+    C("cheaper_offers_skipped_mw", FLOAT, 0.0, "Their MW."),
+    C("is_out_of_merit", BOOL, False, "At least one cheaper offer was skipped."),
+    C("cheapest_skipped_price_gbp_per_mwh", FLOAT, 150.2, "Cheapest skipped offer, £/MWh."),
+    C(
+        "out_of_merit_premium_gbp_per_mwh",
+        FLOAT,
+        22.8,
+        "Dispatched price minus the cheapest skipped price, £/MWh.",
+    ),
+    C("reason_code", STR, "ENERGY_SURPLUS", "The SO's reason code."),
+    C(
+        "rationale",
+        STR,
+        "System long by about 429 MW; NQR holding utilised.",
+        "The SO's disclosed rationale.",
+    ),
+    C("so_reported_merit_order_rank", INT, 1, "The rank the SO reported (its own definition)."),
+    C("so_reported_cheaper_offers_skipped", INT, 0, "The skips the SO reported."),
+    C(
+        "skips_match_so_report",
+        BOOL,
+        True,
+        "The SO's reported skips equal SFE's count (null when it reported none).",
+    ),
+)
+
+MARKET_CONFLICT_COLUMNS = (
+    C("conflict_id", STR, "CF-D0C6D65571EB8574", "Stable id of the conflict."),
+    C(
+        "conflict_kind",
+        STR,
+        "cross_so_overlap",
+        "`cross_so_overlap` (two SOs) or `forbidden_stacking` (a stacking rule).",
+    ),
+    C("severity", STR, "high", "high, medium or low."),
+    C("severity_rank", INT, 3, "3 = high, 2 = medium, 1 = low."),
+    C("conflict_scope", STR, "asset", "What the two activities share."),
+    C("asset_id", STR, "ast_1517257cf72aa20e"),
+    C("operator_id_a", STR, "neso", "The SO of side a."),
+    C("market_id_a", STR, "neso_eac", "Market of side a."),
+    C("product_id_a", STR, "neso_eac_pbr", "Product of side a."),
+    C(
+        "activity_type_a",
+        STR,
+        "neso_instruction",
+        "eac_commitment, neso_instruction, dno_instruction, ukpn_dispatch, ...",
+    ),
+    C("activity_class_a", STR, "dispatch", "`commitment` or `dispatch`."),
+    C("source_ref_a", STR, "NESO-20250316-0000034", "Contract or instruction of side a."),
+    C("source_asset_ref_a", STR, "NBM-MILL-001", "The unit as side a's source names it."),
+    C("participant_id_a", STR, "millrace_flexibility_services_ltd", "The FSP of side a."),
+    C("start_a_utc", INSTANT, "2025-03-16T16:30:00+00:00", "Start of side a (UTC)."),
+    C("end_a_utc", INSTANT, "2025-03-16T17:00:00+00:00", "End of side a (UTC), exclusive."),
+    C("power_mw_a", FLOAT, 1.1, "MW of side a."),
+    C("source_id_a", STR, "so_dispatch_instructions"),
+    C("operator_id_b", STR, "npg", "The SO of side b."),
+    C("market_id_b", STR, "npg_flex", "Market of side b."),
+    C("product_id_b", STR, "npg_peak_reduction", "Product of side b."),
+    C("activity_type_b", STR, "dno_instruction", "As activity_type_a."),
+    C("activity_class_b", STR, "dispatch", "`commitment` or `dispatch`."),
+    C("source_ref_b", STR, "NPG-DI-20250316-000011", "Contract or instruction of side b."),
+    C("source_asset_ref_b", STR, "MILL-YEDL-0001", "The unit as side b's source names it."),
+    C("participant_id_b", STR, "millrace_flexibility_services_ltd", "The FSP of side b."),
+    C("start_b_utc", INSTANT, "2025-03-16T16:30:00+00:00", "Start of side b (UTC)."),
+    C("end_b_utc", INSTANT, "2025-03-16T19:00:00+00:00", "End of side b (UTC), exclusive."),
+    C("power_mw_b", FLOAT, 1.816, "MW of side b."),
+    C("source_id_b", STR, "so_dispatch_instructions"),
+    C(
+        "overlap_start_utc",
+        INSTANT,
+        "2025-03-16T16:30:00+00:00",
+        "Start of the overlap (UTC). `from`/`to` apply to this instant.",
+    ),
+    C("overlap_end_utc", INSTANT, "2025-03-16T17:00:00+00:00", "End of the overlap (UTC), exclusive."),
+    C("overlap_minutes", INT, 30, "Length of the overlap, minutes."),
+    C(
+        "explanation",
+        STR,
+        "NESO instruction NESO-20250316-0000034 and NPG instruction NPG-DI-20250316-000011 overlap on the asset for 30 min",
+        "The conflict in words.",
+    ),
+    C("detected_rule_id", STR, None, "The strongest stacking rule the pair breaks (null when none applies)."),
+    C("detected_rule_name", STR, None, "Its name."),
+    C("detected_rule_mode", STR, None, "`notify` or `block`."),
+    C("detected_rule_explanation", STR, None, "What the rule says."),
+    C("detected_rule_source", STR, None, "Where the rule comes from."),
+)
+
+RESALE_COLUMNS = (
+    C("resale_id", STR, "RS-2025-0007", "Id of the resale."),
+    C("market_id", STR, "secondary", "Always `secondary` (the SFE secondary market)."),
+    C("product_id", STR, "nged_peak_reduction", "The product of the obligation resold."),
+    C("obligation_market_id", STR, "nged_flex", "The market of the obligation resold."),
+    C("operator_id", STR, "nged", "The DNO that awarded the contract."),
+    C("competition_id", STR, "NGED-2025Q1-SWEB-03", "The DNO competition."),
+    C("original_bid_id", STR, "NGED-2025Q1-SWEB-03-B02", "The won bid (contract) resold (`/v1/bids`)."),
+    C("seller_participant_id", STR, "voltshare_ev_ltd", "The seller."),
+    C("seller_participant_name", STR, "Voltshare EV Ltd", "The seller as the workbook spells it."),
+    C("seller_asset_id", STR, "ast_64b306b37fc6287d", "The seller's asset."),
+    C("seller_source_asset_ref", STR, "VOLT-SWEB-0012", "The seller's unit as the workbook names it."),
+    C("buyer_participant_id", STR, "gridwise_aggregation_ltd", "The buyer."),
+    C("buyer_participant_name", STR, "Gridwise Aggregation Ltd", "The buyer as the workbook spells it."),
+    C("buyer_asset_id", STR, "ast_13486ea713e8f1f3", "The buyer's asset, which takes over the obligation."),
+    C("buyer_source_asset_ref", STR, "GRDW-SWEB-0003", "The buyer's unit as the workbook names it."),
+    C("resold_mw", FLOAT, 0.5, "MW resold."),
+    C(
+        "start_utc",
+        INSTANT,
+        "2025-04-01T00:00:00+00:00",
+        "The buyer holds the obligation from this instant (UTC). `from`/`to` apply to it.",
+    ),
+    C("end_utc", INSTANT, "2025-05-01T00:00:00+00:00", "Until this instant (UTC), exclusive."),
+    C("duration_h", FLOAT, 720.0, "Hours resold."),
+    C("price_gbp_per_mw_h", FLOAT, 4.5, "Price the buyer pays the seller, £/MW/h."),
+    C("agreed_utc", INSTANT, "2025-03-20T10:00:00+00:00", "When the resale was agreed (UTC)."),
+    C("original_bid_status", STR, "accepted", "Status of the resold bid."),
+    C("original_offered_mw", FLOAT, 1.0, "MW of the resold contract."),
+    C("resale_issue", STR, None, "Why the resale cannot change the holder; null when it is consistent."),
+    C("source_id", STR, "dno_flex_competitions"),
+)
+
+ELIGIBILITY_COLUMNS = (
+    C("subject_kind", STR, "asset", "`asset` or `group`."),
+    C("subject_id", STR, "REG-000001", "Registry asset id, or `group-<id>` for an asset group."),
+    C("organisation_id", INT, 12, "The registry organisation that owns the asset or group."),
+    C("dno_area", STR, "EPN", "The asset's DNO licence area."),
+    C("member_count", INT, 1, "1 for an asset; current members for a group."),
+    C("capacity_mw", FLOAT, 2.0, "Capacity (a group's total), MW."),
+    C("product_id", STR, "ukpn_secure"),
+    C("product_name", STR, "Secure", "Name of the product."),
+    C("market_id", STR, "ukpn_flex"),
+    C("operator_id", STR, "ukpn", "The operator running the product's market."),
+    C("product_source", STR, "taxonomy", "`taxonomy` or `registry` (an SO-registered product)."),
+    C("verdict", STR, "eligible", "eligible, not_eligible or needs_information."),
+    C(
+        "reasons",
+        STR,
+        "min_size: 2.0 MW >= 1.0 MW",
+        "The deciding explanations, one per line, each naming its rule.",
+    ),
+    C("warnings", STR, None, "Notify-mode rules that did not pass, one per line."),
+    C("missing_fields", STR, None, "For needs_information, the asset fields to add."),
+    C("rules_checked", INT, 4, "Rules and requirements that applied."),
+    C("product_has_data", BOOL, True, "The product has auction results or dispatches in this warehouse."),
+    C("evaluated_at", INSTANT, "2025-05-01T06:00:00+00:00", "When the subjects were judged (UTC)."),
+)
+
+
 def _names(columns: tuple[Column, ...]) -> tuple[str, ...]:
     return tuple(c.name for c in columns)
 
@@ -736,6 +1080,194 @@ DATASETS: tuple[Dataset, ...] = (
                 "Period of aggregation: `day` or `month` (UTC days of the window start).",
             ),
         ),
+    ),
+    Dataset(
+        path="/v1/asset-value",
+        item_schema="AssetValue",
+        page_schema="AssetValuesPage",
+        tag=ANALYTICS,
+        summary="What real assets earned per MW per year, by type, size band and product (UC8)",
+        description="Revenue per MW per calendar year of real assets: per product and stacked over the "
+        "products an asset held, as 10th/50th/90th percentiles and mean across comparable assets of one "
+        "type and size band, for Great Britain (`region=GB`) and each DNO area. A figure resting on fewer "
+        "than 3 assets is not published (it would reveal one asset's earnings). Partial years: compare "
+        "`data_days` with `year_days`.",
+        spec=TableSpec(
+            table="mart_asset_value",
+            columns=_names(ASSET_VALUE_COLUMNS),
+            order_by=("region", "year", "asset_type", "size_band", "row_kind", "product_id"),
+            filters=_filters(
+                "region", "row_kind", "year", "asset_type", "size_band", "product_id", "market_id"
+            ),
+            market_column="market_id",
+            min_count=("n_assets", 3),
+        ),
+        columns=ASSET_VALUE_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/dispatch-rationale",
+        item_schema="DispatchRationale",
+        page_schema="DispatchRationalePage",
+        tag=ANALYTICS,
+        summary="Why SOs dispatched what they did: merit order, skipped cheaper offers, reasons (UC22)",
+        description="One row per SO dispatch instruction with the dispatched price, its rank among the "
+        "offers available for the product and window, the cheaper offers skipped and the reason the SO "
+        "disclosed. The skip rate of an SO and product is the share of rows with `is_out_of_merit`. "
+        "Other providers' individual offers are not listed.",
+        spec=TableSpec(
+            table="mart_dispatch_rationale",
+            columns=_names(DISPATCH_RATIONALE_COLUMNS),
+            order_by=("start_utc", "dispatch_id"),
+            time_column="start_utc",
+            filters=_filters(
+                "operator_id",
+                "market_id",
+                "product_id",
+                "asset_id",
+                "participant_id",
+                "reason_code",
+                "is_out_of_merit",
+            ),
+            asset_column="asset_id",
+            market_column="market_id",
+        ),
+        columns=DISPATCH_RATIONALE_COLUMNS,
+    ),
+    Dataset(
+        path="/v1/asset-performance",
+        item_schema="AssetPerformance",
+        page_schema="AssetPerformancePage",
+        tag=OWN_DATA,
+        summary="Offered, won, dispatched, delivered and settled per asset, product and month (UC10)",
+        description="Trade, dispatch, metered delivery and settlement per asset x product x month "
+        "(`month` in `[from, to)`): bids and MW offered, MW won, dispatched and metered energy with "
+        "delivery %, and payments and penalties. Scoped to the caller's assets.",
+        spec=TableSpec(
+            table="mart_asset_performance",
+            columns=_names(ASSET_PERFORMANCE_COLUMNS),
+            order_by=("month", "asset_id", "product_id"),
+            time_column="month",
+            time_kind="date",
+            filters=_filters(
+                "product_id",
+                "market_id",
+                "asset_id",
+                "asset_type",
+                "size_band",
+                "dno_area",
+                operator_id="market",
+            ),
+            asset_column="asset_id",
+            market_column="market_id",
+        ),
+        columns=ASSET_PERFORMANCE_COLUMNS,
+        access="own",
+    ),
+    Dataset(
+        path="/v1/der-positions",
+        item_schema="DerPosition",
+        page_schema="DerPositionsPage",
+        tag=OWN_DATA,
+        summary="Commitments and dispatches of each asset across markets, as a timeline (UC18)",
+        description="One row per asset and commitment or dispatch interval with `start_utc` in "
+        "`[from, to)`: EAC wins, DNO contracts (after resales), UKPN availability, SO instructions, UKPN "
+        "utilisation and BM acceptances. A provider sees its assets; a system operator the assets in its "
+        "area and its own markets' positions.",
+        spec=TableSpec(
+            table="mart_der_positions",
+            columns=_names(DER_POSITION_COLUMNS),
+            order_by=("start_utc", "asset_id", "position_type", "position_id"),
+            time_column="start_utc",
+            filters=_filters(
+                "asset_id",
+                "participant_id",
+                "market_id",
+                "product_id",
+                "operator_id",
+                "asset_type",
+                "size_band",
+                "dno_area",
+                "flex_zone",
+                "position_kind",
+                "settlement_date",
+            ),
+            asset_column="asset_id",
+            market_column="market_id",
+        ),
+        columns=DER_POSITION_COLUMNS,
+        access="own",
+    ),
+    Dataset(
+        path="/v1/market-conflicts",
+        item_schema="MarketConflict",
+        page_schema="MarketConflictsPage",
+        tag=OWN_DATA,
+        summary="Assets committed or dispatched by two SOs at overlapping times (UC11)",
+        description="One row per pair of overlapping activities on one asset (two SOs, or a stacking "
+        "rule the pair breaks) with `overlap_start_utc` in `[from, to)`, its severity and an explanation. "
+        "A provider sees conflicts on its assets; a system operator those involving its markets or area.",
+        spec=TableSpec(
+            table="mart_market_conflicts",
+            columns=_names(MARKET_CONFLICT_COLUMNS),
+            order_by=("overlap_start_utc", "conflict_id"),
+            time_column="overlap_start_utc",
+            filters=_filters("asset_id", "conflict_kind", "severity"),
+            asset_column="asset_id",
+            ownership=Ownership(
+                asset_columns=("asset_id",),
+                market_columns=("market_id_a", "market_id_b"),
+                operator_columns=("operator_id_a", "operator_id_b"),
+            ),
+        ),
+        columns=MARKET_CONFLICT_COLUMNS,
+        access="own",
+    ),
+    Dataset(
+        path="/v1/resales",
+        item_schema="Resale",
+        page_schema="ResalesPage",
+        tag=OWN_DATA,
+        summary="Secondary market: won DNO contracts resold between providers (UC27)",
+        description="One row per resale with `start_utc` in `[from, to)`: who sold which contract to whom, "
+        "for which MW and period, at what price, and whether it could change the holder. A provider sees "
+        "resales it bought or sold; a system operator those of its contracts.",
+        spec=TableSpec(
+            table="fct_resale",
+            columns=_names(RESALE_COLUMNS),
+            order_by=("start_utc", "resale_id"),
+            time_column="start_utc",
+            filters=_filters("product_id", "operator_id", "competition_id"),
+            ownership=Ownership(
+                asset_columns=("seller_asset_id", "buyer_asset_id"),
+                market_columns=("obligation_market_id",),
+                operator_columns=("operator_id",),
+            ),
+        ),
+        columns=RESALE_COLUMNS,
+        access="own",
+    ),
+    Dataset(
+        path="/v1/eligibility",
+        item_schema="Eligibility",
+        page_schema="EligibilityPage",
+        tag=OWN_DATA,
+        summary="Which products registered assets could prequalify for, and why (UC9)",
+        description="One row per registered asset (or group) and live product with the rules engine's "
+        "verdict and the reasons, each naming its rule. A provider sees its organisation's assets; a "
+        "system operator its products and the assets in its area.",
+        spec=TableSpec(
+            table="mart_eligibility",
+            columns=_names(ELIGIBILITY_COLUMNS),
+            order_by=("subject_id", "product_id"),
+            filters=_filters("subject_id", "product_id", "market_id", "operator_id", "verdict"),
+            ownership=Ownership(
+                organisation_column="organisation_id",
+                operator_columns=("operator_id",),
+                area_column="dno_area",
+            ),
+        ),
+        columns=ELIGIBILITY_COLUMNS,
+        access="own",
     ),
 )
 

@@ -26,8 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sfe.api.scoping import presented_key
-
 ADDRESS_FACTOR = 10  # an address's cap, in multiples of the per-client rate
 MAX_BUCKETS = 50_000  # idle buckets are dropped beyond this many
 
@@ -91,6 +89,17 @@ class TokenBuckets:
         for key, (tokens, last) in list(self._buckets.items()):
             if tokens + (now - last) * self.rate >= self.capacity:
                 del self._buckets[key]
+
+
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The credential a request presents (X-API-Key, else a bearer token), or None."""
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return None
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -10,76 +10,36 @@ and the per-asset marts) is scoped by the caller's role, resolved from an API ke
 - ``investor``, ``analyst``: 403, they read the aggregates (``/v1/market-trends``, ...);
 - no key: 401.
 
-``current_principal`` is the one FastAPI dependency that resolves the key; the scoped routes depend
-on it. The key itself is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+``current_principal`` is the one FastAPI dependency the scoped routes use; it resolves the key with
+``sfe.api.security`` (sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``).
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from sfe import queries, taxonomy
+from sfe.api import security
 from sfe.api.common import ApiError
+from sfe.registry.access import Principal
 
-AGGREGATE_ROUTES = "/v1/market-trends, /v1/forecast-inputs"
-
-
-class PrincipalLike(Protocol):
-    """What scoping needs of ``sfe.registry.access.Principal``."""
-
-    role: str
-    organisation_id: int
+AGGREGATE_ROUTES = "/v1/market-trends, /v1/asset-value, /v1/forecast-inputs"
 
 
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name="bearer",
-    description="An SFE API key as a bearer token: `Authorization: Bearer <key>`.",
-)
-api_key_scheme = APIKeyHeader(
-    name="X-API-Key",
-    auto_error=False,
-    scheme_name="apiKey",
-    description="An SFE API key: `X-API-Key: <key>`.",
-)
+def current_principal(
+    principal: Annotated[Principal | None, Depends(security.optional_principal)],
+) -> Principal | None:
+    """The caller behind the API key or session token (``sfe.api.security``), None without one.
 
-
-def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The API key a request presents (X-API-Key wins over a bearer token), or None."""
-    if x_api_key and x_api_key.strip():
-        return x_api_key.strip()
-    if authorization:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return None
-
-
-async def current_principal(
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-    x_api_key: Annotated[str | None, Depends(api_key_scheme)],
-) -> PrincipalLike | None:
-    """The caller behind the API key, or None when the request carries no key.
-
-    Until the registry's key resolver (``sfe.api.security``) is wired in here, no key can be verified:
-    a request with a key is refused (401) rather than served as anonymous.
+    Wrong credentials never fall back to anonymous: the security dependency answers 401 for them.
     """
-    key = presented_key(f"Bearer {bearer.credentials}" if bearer else None, x_api_key)
-    if key is None:
-        return None
-    raise ApiError(
-        401,
-        "invalid_api_key",
-        "this server cannot verify API keys yet (the registry is not enabled)",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    return principal
 
 
-Caller = Annotated[PrincipalLike | None, Depends(current_principal)]
+Caller = Annotated[Principal | None, Depends(current_principal)]
 
 
 @cache
@@ -94,7 +54,7 @@ def operator_areas(operator_id: str) -> tuple[str, ...] | None:
     return None if roles.get(operator_id) == "system_operator" else ()
 
 
-def row_scope(principal: PrincipalLike | None) -> queries.RowScope:
+def row_scope(principal: Principal | None) -> queries.RowScope:
     """The rows of per-asset data ``principal`` may read; 401/403 when it may read none."""
     if principal is None:
         raise ApiError(
@@ -105,12 +65,12 @@ def row_scope(principal: PrincipalLike | None) -> queries.RowScope:
             headers={"WWW-Authenticate": "Bearer"},
         )
     role = str(principal.role)
-    if role == "admin":
+    if principal.is_admin:
         return queries.RowScope(everything=True)
     if role == "fsp":
         return queries.RowScope(organisation_id=principal.organisation_id)
     if role == "system_operator":
-        operator_id = getattr(principal, "operator_id", None)
+        operator_id = principal.operator_id
         if not operator_id:
             raise ApiError(
                 403,

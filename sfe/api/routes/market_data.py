@@ -1,5 +1,5 @@
-"""Public market data (auction results, dispatches, system prices, BM acceptances) and per-asset
-data scoped to the caller (bids, settlements, metering), all declared in ``sfe.api.datasets``."""
+"""Public market data (auction results, unit results, dispatches, system prices, BM acceptances),
+declared in ``sfe.api.datasets``."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ from sfe.api import datasets
 from sfe.api.routes.tables import add_table_routes
 
 router = APIRouter()
-add_table_routes(router, datasets.by_tag(datasets.MARKET_DATA, datasets.OWN_DATA))
+add_table_routes(router, datasets.by_tag(datasets.MARKET_DATA))
