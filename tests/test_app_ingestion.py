@@ -9,9 +9,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sfe import build_status, ingest, publish
+from sfe.registry import db as registry_db
+from sfe.registry.access import Role
 from sfe.serving import reset_db_registry
 
 from .conftest import FIXTURES, land
+from .identity_helpers import session_token
+from .registry_helpers import make_principal
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 PAGE = "pages/data_ingestion.py"
@@ -29,12 +33,16 @@ def published_lake(lake_paths):
     lake_paths.warehouse.mkdir(parents=True)
     duckdb.connect(str(lake_paths.build_db)).close()  # an (empty) dbt build to publish
     publish.publish(lake_paths)
+    registry_db.dispose_all()
     yield lake_paths
     reset_db_registry()
+    registry_db.dispose_all()
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["sfe_session_token"] = session_token(make_principal("Analytics Ltd", Role.ANALYST))
+    at.run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     return at

@@ -15,7 +15,10 @@ import streamlit as st
 _DASHBOARDS = str(Path(__file__).resolve().parents[1])
 if _DASHBOARDS not in sys.path:
     sys.path.insert(0, _DASHBOARDS)
+import auth  # noqa: E402  (dashboards/auth.py)
 import data  # noqa: E402  (dashboards/data.py)
+
+auth.require()  # every page checks access itself: a page file can be opened without the menu
 
 st.title("Data ingestion")
 st.caption(
