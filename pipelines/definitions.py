@@ -7,12 +7,13 @@ from pipelines.defs.ingest.jobs import ingest_job
 from pipelines.defs.ingest.schedules import daily_ingest_schedule
 from pipelines.defs.ingest.sensors import landing_sensor
 from pipelines.defs.registry.assets import REGISTRY_ASSETS
+from pipelines.defs.rules.assets import RULES_ASSETS
 from pipelines.defs.warehouse.assets import DBT_RESOURCE, WAREHOUSE_ASSETS
 from pipelines.defs.warehouse.jobs import warehouse_job
 from pipelines.defs.warehouse.sensors import publish_after_ingest
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, *REGISTRY_ASSETS, *WAREHOUSE_ASSETS],
+    assets=[*INGEST_ASSETS, *REGISTRY_ASSETS, *RULES_ASSETS, *WAREHOUSE_ASSETS],
     jobs=[ingest_job, warehouse_job],
     schedules=[daily_ingest_schedule],
     sensors=[landing_sensor, publish_after_ingest],

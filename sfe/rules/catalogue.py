@@ -124,7 +124,7 @@ def live_products(s: Session, taxonomy_ids: Iterable[str] | None = None) -> list
     """Live registry products plus taxonomy products (only ``taxonomy_ids`` when given, e.g. the
     products with data in the published warehouse), ordered by market and name."""
     registered = [_from_registry(p) for p in s.scalars(select(Product).where(Product.status == LIVE))]
-    known = {p.product_id for p in s.scalars(select(Product.product_id))}
+    known = set(s.scalars(select(Product.product_id)))
     wanted = None if taxonomy_ids is None else set(taxonomy_ids)
     from_taxonomy = [
         p

@@ -271,11 +271,34 @@ def judge(spec: RuleSpec, request: EvaluationRequest) -> Verdict:
     )
 
 
-def _external_verdicts(endpoint: Any, request: EvaluationRequest) -> list[Verdict]:
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    timeout_s: float
+    failure_mode: str  # block | notify: how an unusable answer counts
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A product's stored rules and external endpoint, loaded once: evaluating with it needs no
+    database session, so slow external calls never hold the registry's write lock."""
+
+    product_id: str
+    specs: tuple[RuleSpec, ...] = ()
+    endpoint: Endpoint | None = None
+
+
+def _external_verdicts(
+    endpoint: Endpoint, request: EvaluationRequest, unreachable: set[str] | None
+) -> list[Verdict]:
     name = f"External rules service of {request.product.product_id}"
     try:
+        if unreachable is not None and endpoint.url in unreachable:
+            raise external.ExternalRulesError("it failed earlier in this run, so it was not called again")
         answers = external.call(endpoint.url, request.to_json(), endpoint.timeout_s)
     except external.ExternalRulesError as exc:
+        if unreachable is not None:
+            unreachable.add(endpoint.url)
         return [
             Verdict(
                 rule_id="external:endpoint",
@@ -305,16 +328,28 @@ def _external_verdicts(endpoint: Any, request: EvaluationRequest) -> list[Verdic
     ]
 
 
+def evaluate_with(
+    rules: RuleSet, request: EvaluationRequest, unreachable: set[str] | None = None
+) -> Evaluation:
+    """Judge the request against the product's requirements, its stored rules and its external
+    endpoint. ``unreachable``: for batch runs, a set collecting endpoint URLs that failed, so a dead
+    rules service costs one timeout per run rather than one per asset (still an error verdict)."""
+    if rules.product_id != request.product.product_id:
+        raise ValueError(
+            f"rules of {rules.product_id!r} given for a request about {request.product.product_id!r}"
+        )
+    specs = [*product_requirements(request.product), *rules.specs]
+    verdicts = [judge(spec, request) for spec in specs]
+    if rules.endpoint is not None:
+        verdicts += _external_verdicts(rules.endpoint, request, unreachable)
+    return Evaluation(request, tuple(verdicts))
+
+
 def evaluate(s: Session, request: EvaluationRequest) -> Evaluation:
-    """Judge the request against every rule of its product. Reads the registry; writes nothing."""
+    """Load the product's rules and evaluate (reads the registry, writes nothing)."""
     from sfe.rules import store
 
-    specs = [*product_requirements(request.product), *store.rule_specs(s, request.product.product_id)]
-    verdicts = [judge(spec, request) for spec in specs]
-    endpoint = store.active_endpoint(s, request.product.product_id)
-    if endpoint is not None:
-        verdicts += _external_verdicts(endpoint, request)
-    return Evaluation(request, tuple(verdicts))
+    return evaluate_with(store.rule_set(s, request.product.product_id), request)
 
 
 def enforce(s: Session, request: EvaluationRequest) -> Evaluation:

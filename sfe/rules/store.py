@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sfe.registry.models import utcnow
 from sfe.registry.models_rules import ProductRule, ProductRulesEndpoint, ProductRuleVersion
 from sfe.rules import catalogue, external, kinds
 from sfe.rules.catalogue import ProductInfo
+from sfe.rules.engine import Endpoint, RuleSet
 from sfe.rules.kinds import MODES, RuleError, RuleSpec
 
 VERSIONED_FIELDS = ("kind", "name", "mode", "params", "description", "source_url", "active")
@@ -89,7 +91,28 @@ def create_rule(
     change_note: str | None = None,
 ) -> ProductRule:
     _check_owner(s, principal, product_id)
+    return insert_rule(
+        s, principal, product_id, kind, name, mode, params, description, source_url, change_note
+    )
+
+
+def insert_rule(
+    s: Session,
+    actor: Principal | None,
+    product_id: str,
+    kind: str,
+    name: str,
+    mode: str,
+    params: dict[str, Any] | None,
+    description: str | None,
+    source_url: str | None,
+    change_note: str | None,
+    **audit_details: Any,
+) -> ProductRule:
+    """Validate and store a new rule with its first version, audited. No ownership check: for
+    ``create_rule`` (which checks) and SFE's own seeding (``actor`` None)."""
     name, mode, clean, source_url = _clean(s, product_id, kind, name, mode, params, source_url)
+    actor_id = actor.user_id if actor else None
     rule = ProductRule(
         product_id=product_id,
         kind=kind,
@@ -100,15 +123,15 @@ def create_rule(
         source_url=source_url,
         active=True,
         version=1,
-        created_by_id=principal.user_id,
-        updated_by_id=principal.user_id,
+        created_by_id=actor_id,
+        updated_by_id=actor_id,
     )
-    rule.versions.append(_snapshot(rule, principal, change_note or "created"))
+    rule.versions.append(_snapshot(rule, actor, change_note or "created"))
     s.add(rule)
     s.flush()
     audit.record(
         s,
-        principal,
+        actor,
         "rule.created",
         "product_rule",
         rule.id,
@@ -118,6 +141,7 @@ def create_rule(
         mode=mode,
         params=clean,
         version=1,
+        **audit_details,
     )
     return rule
 
@@ -218,16 +242,37 @@ def rule_specs(s: Session, product_id: str) -> list[RuleSpec]:
     return [spec_of(r) for r in list_rules(s, product_id)]
 
 
+def rule_sets(s: Session, product_ids: Iterable[str]) -> dict[str, RuleSet]:
+    """Active rules and active endpoint of each product (two queries, whatever the number)."""
+    ids = sorted(set(product_ids))
+    specs: dict[str, list[RuleSpec]] = {p: [] for p in ids}
+    rules = s.scalars(
+        select(ProductRule)
+        .where(ProductRule.product_id.in_(ids), ProductRule.active.is_(True))
+        .order_by(ProductRule.id)
+    )
+    for rule in rules:
+        specs[rule.product_id].append(spec_of(rule))
+    endpoints = {
+        e.product_id: Endpoint(e.url, e.timeout_s, e.failure_mode)
+        for e in s.scalars(
+            select(ProductRulesEndpoint).where(
+                ProductRulesEndpoint.product_id.in_(ids), ProductRulesEndpoint.active.is_(True)
+            )
+        )
+    }
+    return {p: RuleSet(p, tuple(specs[p]), endpoints.get(p)) for p in ids}
+
+
+def rule_set(s: Session, product_id: str) -> RuleSet:
+    return rule_sets(s, [product_id])[product_id]
+
+
 # -- external rules endpoint -----------------------------------------------------------------------
 def get_endpoint(s: Session, product_id: str) -> ProductRulesEndpoint | None:
     return s.scalars(
         select(ProductRulesEndpoint).where(ProductRulesEndpoint.product_id == product_id)
     ).one_or_none()
-
-
-def active_endpoint(s: Session, product_id: str) -> ProductRulesEndpoint | None:
-    endpoint = get_endpoint(s, product_id)
-    return endpoint if endpoint is not None and endpoint.active else None
 
 
 def set_endpoint(
