@@ -36,6 +36,7 @@ __all__ = [
     "NotFound",
 ]
 
+# Column headings of the asset table (the columns of ``assets.records_frame``).
 ASSET_COLUMNS = {
     "registry_asset_id": "Registry id",
     "asset_name": "Name",
@@ -56,6 +57,7 @@ ASSET_COLUMNS = {
     "competition_asset_ref": "Competition ref",
     "groups": "Groups",
     "registered_at": "Registered (UTC)",
+    "updated_at": "Updated (UTC)",
     "retired_at": "Retired (UTC)",
 }
 
@@ -109,16 +111,7 @@ def list_assets(me: Principal, include_retired: bool = False) -> list[assets.Ass
 
 
 def assets_frame(records: list[assets.AssetRecord]) -> pl.DataFrame:
-    rows = []
-    for r in records:
-        row = {k: getattr(r, k) for k in ASSET_COLUMNS}
-        row["groups"] = ", ".join(r.groups)
-        rows.append(row)
-    schema = {k: pl.String for k in ASSET_COLUMNS}
-    for k in ("capacity_mw", "energy_mwh", "latitude", "longitude"):
-        schema[k] = pl.Float64
-    schema["registered_at"] = schema["retired_at"] = pl.Datetime("us", "UTC")
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return assets.records_frame(records)
 
 
 def assets_csv(records: list[assets.AssetRecord]) -> bytes:
@@ -218,37 +211,13 @@ def group_members_frame(me: Principal, group_id: int) -> pl.DataFrame:
 
 
 # -- products -----------------------------------------------------------------------------------
-PRODUCT_COLUMNS = (
-    "product_id",
-    "product_name",
-    "status",
-    "organisation_name",
-    "market_id",
-    "service_type",
-    "direction",
-    "standard_product",
-    "min_size_mw",
-    "response_time_s",
-    "min_duration_min",
-    "availability_price_gbp_per_mw_h",
-    "utilisation_price_gbp_per_mwh",
-    "live_from",
-)
-
-
 def list_products(me: Principal, scope: str = "visible") -> list[products.ProductRecord]:
     with db.session() as s:
         return products.list_products(s, me, scope=scope)
 
 
 def products_frame(records: list[products.ProductRecord]) -> pl.DataFrame:
-    schema: dict[str, Any] = {c: pl.String for c in PRODUCT_COLUMNS}
-    for c in PRODUCT_COLUMNS[8:13]:
-        schema[c] = pl.Float64
-    schema["live_from"] = pl.Datetime("us", "UTC")
-    schema["zones"] = pl.String
-    rows = [{**{c: getattr(r, c) for c in PRODUCT_COLUMNS}, "zones": ", ".join(r.zones)} for r in records]
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return products.records_frame(records)
 
 
 def products_csv(records: list[products.ProductRecord]) -> bytes:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -156,13 +157,18 @@ def _register_row(
     s: Session,
     principal: Principal,
     row: int,
-    cells: dict[str, str],
+    cells: Mapping[str, Any],
     seen: dict[tuple[str, str], int],
     organisation_id: int | None,
 ) -> tuple[assets.AssetRecord | None, list[RowError]]:
-    confirm_text = (cells.get(CONFIRM_COLUMN) or "").strip().lower()
+    confirm_text = str(cells.get(CONFIRM_COLUMN) or "").strip().lower()
     if confirm_text not in _TRUE | _FALSE:
         return None, [RowError(row, CONFIRM_COLUMN, f"{confirm_text!r} is not yes or no")]
+    unknown = sorted(k for k in cells if k not in TEMPLATE_COLUMNS)
+    if unknown:  # only JSON records can get here: a CSV's header is checked up front
+        return None, [
+            RowError(row, k, f"unknown field; the fields are: {', '.join(TEMPLATE_COLUMNS)}") for k in unknown
+        ]
     data = {k: v for k, v in cells.items() if k in assets.ASSET_FIELDS}
     try:
         clean = assets.clean_asset(data)
@@ -210,6 +216,45 @@ def import_assets_csv(
     ``organisation_id``), optionally adding them to an existing group or a new one."""
     principal.require(Role.FSP, action="register assets")
     _columns, rows, shape_errors = read_rows(content)
+    return _import(
+        principal, rows, shape_errors, group_id, new_group_name, dry_run, progress, organisation_id
+    )
+
+
+def import_asset_records(
+    principal: Principal,
+    records: list[Mapping[str, Any]],
+    *,
+    group_id: int | None = None,
+    new_group_name: str | None = None,
+    dry_run: bool = False,
+    organisation_id: int | None = None,
+) -> ImportReport:
+    """As ``import_assets_csv`` for records given as objects (the API's JSON); a record's ``row`` is
+    its position in the list, from 1."""
+    principal.require(Role.FSP, action="register assets")
+    if len(records) > MAX_ROWS:
+        raise CsvFileError(f"more than {MAX_ROWS} records; split them")
+    rows, shape_errors = [], []
+    for i, record in enumerate(records, start=1):
+        if isinstance(record, Mapping):
+            rows.append((i, dict(record)))
+        else:
+            rows.append((i, {}))
+            shape_errors.append(RowError(i, "row", "is not an object of asset fields"))
+    return _import(principal, rows, shape_errors, group_id, new_group_name, dry_run, None, organisation_id)
+
+
+def _import(
+    principal: Principal,
+    rows: list[tuple[int, Mapping[str, Any]]],
+    shape_errors: list[RowError],
+    group_id: int | None,
+    new_group_name: str | None,
+    dry_run: bool,
+    progress: Progress | None,
+    organisation_id: int | None,
+) -> ImportReport:
     report = ImportReport(rows=len(rows), dry_run=dry_run, errors=list(shape_errors))
     misshapen = {e.row for e in shape_errors}
     rows = [(row, cells) for row, cells in rows if row not in misshapen]

@@ -28,6 +28,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -732,3 +733,24 @@ def list_assets(
 def records_for(s: Session, principal: Principal, assets: list[Asset]) -> list[AssetRecord]:
     """AssetRecords of already loaded (and already access-checked) assets, for sibling services."""
     return _records(s, principal, assets)
+
+
+RECORD_COLUMNS = (
+    "registry_asset_id",
+    "asset_name",
+    "organisation_name",
+    *ASSET_FIELDS[1:],
+    "groups",
+    "registered_at",
+    "updated_at",
+    "retired_at",
+)
+
+
+def records_frame(records: list[AssetRecord]) -> pl.DataFrame:
+    """AssetRecords as a table (one row per asset; groups joined by ', ') for lists and CSV."""
+    schema: dict[str, Any] = {c: pl.String for c in RECORD_COLUMNS}
+    schema |= {c: pl.Float64 for c in ("capacity_mw", "energy_mwh", "latitude", "longitude")}
+    schema |= {c: pl.Datetime("us", "UTC") for c in ("registered_at", "updated_at", "retired_at")}
+    rows = [{**{c: getattr(r, c) for c in RECORD_COLUMNS}, "groups": ", ".join(r.groups)} for r in records]
+    return pl.DataFrame(rows, schema=schema, orient="row")

@@ -25,6 +25,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import polars as pl
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -561,3 +562,33 @@ def status_history(s: Session, principal: Principal, product_id: str) -> list[St
         .order_by(ProductStatusChange.at, ProductStatusChange.id)
     )
     return [StatusChangeRecord(c.from_status, c.to_status, c.at, name, c.note) for c, name in rows]
+
+
+RECORD_COLUMNS = (
+    "product_id",
+    "product_name",
+    "status",
+    "organisation_name",
+    "operator_id",
+    "market_id",
+    "service_type",
+    "direction",
+    "standard_product",
+    "zones",
+    "min_size_mw",
+    "response_time_s",
+    "min_duration_min",
+    "availability_price_gbp_per_mw_h",
+    "utilisation_price_gbp_per_mwh",
+    "live_from",
+    "retired_at",
+)
+
+
+def records_frame(records: list[ProductRecord]) -> pl.DataFrame:
+    """ProductRecords as a table (zones joined by ', '; windows and texts left to the detail view)."""
+    schema: dict[str, Any] = {c: pl.String for c in RECORD_COLUMNS}
+    schema |= {c: pl.Float64 for c in RECORD_COLUMNS[10:15]}
+    schema |= {c: pl.Datetime("us", "UTC") for c in ("live_from", "retired_at")}
+    rows = [{**{c: getattr(r, c) for c in RECORD_COLUMNS}, "zones": ", ".join(r.zones)} for r in records]
+    return pl.DataFrame(rows, schema=schema, orient="row")
