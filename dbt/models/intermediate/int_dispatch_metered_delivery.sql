@@ -18,14 +18,30 @@ periods as (
     from {{ ref('dim_settlement_period') }}
 ),
 
-metering as (
-    select asset_id, start_utc, import_mwh, export_mwh
-    from {{ ref('fct_metering') }}
-    where asset_id is not null
+-- Assets with a meter: an MPAN the meter readings name.
+metered_assets as (
+    select distinct asset_id
+    from {{ ref('bridge_asset_source_id') }}
+    where source_id = 'meter_readings'
 ),
 
-metered_assets as (
-    select distinct asset_id from metering
+-- Every half hour a dispatch touches: from the half hour it starts in, as many as it spans (an equality
+-- join with the calendar; dispatches are at most a week long).
+dispatch_starts as (
+    select
+        d.*,
+        {{ dbt.dateadd(
+            'minute',
+            "case when extract(minute from d.start_utc) >= 30 then 30 else 0 end",
+            dbt.date_trunc('hour', 'd.start_utc')
+        ) }} as first_half_hour_utc
+    from dispatches as d
+    inner join metered_assets as a
+        on d.asset_id = a.asset_id
+),
+
+half_hour_steps as (
+    {{ dbt.generate_series(7 * 48) }}
 ),
 
 dispatch_periods as (
@@ -41,12 +57,12 @@ dispatch_periods as (
             'case when d.end_utc < p.end_utc then d.end_utc else p.end_utc end',
             'second'
         ) }} as overlap_s
-    from dispatches as d
-    inner join metered_assets as a
-        on d.asset_id = a.asset_id
+    from dispatch_starts as d
+    inner join half_hour_steps as step
+        on 30 * (step.generated_number - 1) < {{ dbt.datediff('d.first_half_hour_utc', 'd.end_utc', 'minute') }}
     inner join periods as p
-        on p.start_utc < d.end_utc
-        and p.end_utc > d.start_utc
+        on p.start_utc = {{ dbt.dateadd('minute', '30 * (step.generated_number - 1)', 'd.first_half_hour_utc') }}
+    where p.start_utc < d.end_utc
 ),
 
 -- Half hours in which the asset was dispatched: never part of a baseline.
@@ -60,22 +76,49 @@ day_offsets as (
     {{ dbt.generate_series(14) }}
 ),
 
-baseline_candidates as (
+-- The same settlement period on each of the 14 previous days, if that day is of the same kind.
+candidate_days as (
     select
         dp.asset_id,
         dp.start_utc,
+        dp.settlement_period,
         day_offsets.generated_number as days_back,
-        earlier.start_utc as candidate_start_utc
+        cast({{ dbt.dateadd('day', '-1 * day_offsets.generated_number', 'dp.settlement_date') }} as date)
+            as candidate_date,
+        case when {{ weekday_index('dp.settlement_date') }} >= 5 then 1 else 0 end as is_weekend
     from (
         select distinct asset_id, settlement_date, settlement_period, start_utc
         from dispatch_periods
     ) as dp
     cross join day_offsets
+),
+
+baseline_candidates as (
+    select
+        c.asset_id,
+        c.start_utc,
+        c.days_back,
+        earlier.start_utc as candidate_start_utc
+    from candidate_days as c
     inner join periods as earlier
-        on earlier.settlement_date = {{ dbt.dateadd('day', '-1 * day_offsets.generated_number', 'dp.settlement_date') }}
-        and earlier.settlement_period = dp.settlement_period
-    where (case when {{ weekday_index('dp.settlement_date') }} >= 5 then 1 else 0 end)
-        = (case when {{ weekday_index(dbt.dateadd('day', '-1 * day_offsets.generated_number', 'dp.settlement_date')) }} >= 5 then 1 else 0 end)
+        on earlier.settlement_date = c.candidate_date
+        and earlier.settlement_period = c.settlement_period
+    where c.is_weekend = case when {{ weekday_index('c.candidate_date') }} >= 5 then 1 else 0 end
+),
+
+-- Only the readings this model looks at (fct_metering is by far the largest table).
+needed_readings as (
+    select asset_id, start_utc from dispatched_periods
+    union
+    select asset_id, candidate_start_utc from baseline_candidates
+),
+
+metering as (
+    select m.asset_id, m.start_utc, m.import_mwh, m.export_mwh
+    from {{ ref('fct_metering') }} as m
+    inner join needed_readings as n
+        on m.asset_id = n.asset_id
+        and m.start_utc = n.start_utc
 ),
 
 usable_candidates as (
