@@ -29,6 +29,7 @@ NESO_QUICK_RESERVE = f"{NESO_RESERVE}/quick-reserve"
 NESO_SLOW_RESERVE = f"{NESO_RESERVE}/slow-reserve"
 NESO_BALANCING_RESERVE = f"{NESO_RESERVE}/balancing-reserve"
 ENA_FLEX = "https://www.energynetworks.org/industry/flexibility-services"
+UKPN_FLEX = "https://dso.ukpowernetworks.co.uk/flexibility"
 NOTE = "SFE's summary of the operator's published service terms; the operator's documents prevail."
 
 
@@ -135,8 +136,20 @@ REFERENCES: tuple[Reference, ...] = (
 )
 
 
+def _ukpn_minimum() -> Reference:
+    ukpn = tuple(p.product_id for p in catalogue.taxonomy_products() if p.market_id == "ukpn_flex")
+    return Reference(
+        ukpn,
+        "min_capacity",
+        "At least 10 kW per location",
+        {"min_mw": 0.01},
+        f"UK Power Networks accepts flexible capacity from 10 kW per location. {NOTE}",
+        UKPN_FLEX,
+    )
+
+
 def references() -> list[Reference]:
-    return [*REFERENCES, *_dno_location_rules()]
+    return [*REFERENCES, _ukpn_minimum(), *_dno_location_rules()]
 
 
 def seed_reference_rules(s: Session) -> int:
