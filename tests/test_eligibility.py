@@ -214,3 +214,58 @@ def test_mart_eligibility_is_built_by_dbt_from_the_snapshot(world, lake_paths, t
     assert by_subject["REG-000001"][1] == "not_eligible" and by_subject["REG-000003"][1] == "eligible"
     assert by_subject["REG-000001"][2] is False  # an empty lake has no market data
     assert "REG-000001 in LPN" in by_subject["REG-000001"][3]
+
+
+# -- the API ---------------------------------------------------------------------------------------
+@pytest.fixture
+def api(world):
+    from fastapi.testclient import TestClient
+
+    from sfe.api.app import create_app
+    from sfe.api.ratelimit import RateLimitConfig
+    from sfe.api.routes import eligibility as eligibility_routes
+    from sfe.registry import identity
+
+    app = create_app(rate_limit=RateLimitConfig(per_minute=0, burst=0, limit_loopback=False))
+    if not any(getattr(r, "path", "") == "/v1/eligibility/{asset_id}" for r in app.routes):
+        app.include_router(eligibility_routes.router)
+    with db.session() as s:
+        tokens = {name: identity.create_session(s, world[name].user_id) for name in world.people}
+    with TestClient(app) as client:
+        yield client, {name: {"Authorization": f"Bearer {t}"} for name, t in tokens.items()}, world.group_id
+
+
+def test_api_judges_an_asset_now_for_its_owner_and_its_system_operator(api):
+    client, auth, _ = api
+    response = client.get("/v1/eligibility/REG-000001", headers=auth["fsp"])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["subject"]["subject_id"] == "REG-000001"
+    by_product = {p["product_id"]: p for p in body["products"]}
+    # No warehouse is published here: every taxonomy product is judged, plus live registry products.
+    assert {"neso_eac_dch", "nged_peak_reduction", "ukpn_secure_west"} <= set(by_product)
+    nged = by_product["nged_peak_reduction"]
+    assert nged["verdict"] == "not_eligible" and "REG-000001 in LPN" in nged["reasons"][0]
+    assert nged["verdicts"][0]["rule_name"].startswith("Connected in National Grid")
+    dc = by_product["neso_eac_dch"]
+    assert dc["verdict"] == "needs_information" and dc["missing_fields"] == ["response_time_s"]
+    assert sum(body["counts"].values()) == len(body["products"])
+
+    assert client.get("/v1/eligibility/reg-000001", headers=auth["ukpn"]).status_code == 200  # its area
+
+    csv_response = client.get("/v1/eligibility/REG-000001?format=csv", headers=auth["fsp"])
+    assert csv_response.headers["content-type"].startswith("text/csv")
+    assert csv_response.text.splitlines()[0].startswith("subject_kind,subject_id,subject_name,product_id")
+
+
+def test_api_scopes_and_refuses_clearly(api):
+    client, auth, group_id = api
+    assert client.get("/v1/eligibility/REG-000001").status_code == 401
+    assert client.get("/v1/eligibility/REG-000001", headers=auth["investor"]).status_code == 403
+    missing = client.get("/v1/eligibility/REG-000001", headers=auth["other_fsp"])
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert client.get("/v1/eligibility/REG-000001", headers=auth["nged"]).status_code == 404  # not its area
+    group = client.get(f"/v1/eligibility/groups/{group_id}", headers=auth["fsp"])
+    assert group.status_code == 200 and group.json()["subject"]["kind"] == "group"
+    assert client.get(f"/v1/eligibility/groups/{group_id}", headers=auth["ukpn"]).status_code == 403
+    assert client.get("/v1/eligibility/REG-000001?products=some", headers=auth["fsp"]).status_code == 422
