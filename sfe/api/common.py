@@ -11,7 +11,7 @@ import io
 import json
 import re
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import polars as pl
@@ -74,20 +74,27 @@ DB = Annotated[ServingDB, Depends(serving_db)]
 
 
 # -- parameters ---------------------------------------------------------------------------------
-_SPACE_FOR_PLUS = re.compile(r" (\d{2}:?\d{2})$")
+_SPACE_FOR_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+_LEAP_SECOND = re.compile(r"T\d{2}:\d{2}:(60)")
 
 
 def parse_instant(name: str, value: str | None) -> datetime | None:
-    """ISO date or datetime -> aware UTC datetime (naive = UTC). Raises ApiError(422)."""
+    """ISO 8601 / RFC 3339 date or datetime -> aware UTC datetime (naive = UTC). Raises ApiError(422).
+
+    Instants beyond what Python can hold in UTC (year 1 or 9999 with an offset) are clamped to the
+    first/last representable instant: as range bounds they select the same rows.
+    """
     if value is None or value.strip() == "":
         return None
-    text = value.strip()
-    # An unencoded '+' in a query string arrives as a space: '...T23:00:00 01:00' meant '+01:00'.
-    text = _SPACE_FOR_PLUS.sub(r"+\1", text)
+    # RFC 3339 allows lower-case 't' and 'z'; an unencoded '+' in a query string arrives as a space.
+    text = _SPACE_FOR_PLUS.sub(r"\1+\2", value.strip().upper())
+    leap = _LEAP_SECOND.search(text)  # 23:59:60 (a leap second) is the next minute's start
+    if leap:
+        text = text[: leap.start(1)] + "59" + text[leap.end(1) :]
     try:
         if len(text) == 10:
             return queries.to_utc(date.fromisoformat(text))
-        return queries.to_utc(datetime.fromisoformat(text))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ApiError(
             422,
@@ -95,6 +102,11 @@ def parse_instant(name: str, value: str | None) -> datetime | None:
             f"query parameter '{name}': {value!r} is not an ISO 8601 date or datetime "
             "(examples: 2024-04-01, 2024-04-01T22:00:00Z, 2024-04-01T23:00:00+01:00)",
         ) from None
+    try:
+        instant = queries.to_utc(parsed)
+        return instant + timedelta(seconds=1) if leap else instant
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
 def time_range(from_: str | None, to: str | None) -> tuple[datetime | None, datetime | None]:
@@ -127,13 +139,31 @@ def check_known(param: str, values: list[str], known: Iterable[str], listed_at: 
         )
 
 
+# A date or a date-time (RFC 3339), as the OpenAPI document says (empty = no bound); parse_instant
+# reads all three.
+_INSTANT_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "maxLength": 0},
+    ]
+}
 From = Annotated[
     str | None,
-    Query(alias="from", description=f"Start instant, inclusive. {DATE_HELP}", examples=["2025-06-01"]),
+    Query(
+        alias="from",
+        description=f"Start instant, inclusive. {DATE_HELP}",
+        examples=["2025-06-01"],
+        json_schema_extra=_INSTANT_SCHEMA,
+    ),
 ]
 To = Annotated[
     str | None,
-    Query(description=f"End instant, exclusive. {DATE_HELP}", examples=["2025-07-01T00:00:00Z"]),
+    Query(
+        description=f"End instant, exclusive. {DATE_HELP}",
+        examples=["2025-07-01T00:00:00Z"],
+        json_schema_extra=_INSTANT_SCHEMA,
+    ),
 ]
 Limit = Annotated[
     int,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sfe import queries
+from sfe import queries, taxonomy
 from sfe.queries import ListFilter, Ownership, TableSpec
 
 STR, FLOAT, INT, BOOL, DATE, TIME, INSTANT = (
@@ -71,72 +71,120 @@ def C(name: str, type_: str, example: Any, description: str = "") -> Column:  # 
 
 @dataclass(frozen=True)
 class FilterDoc:
+    """Documentation and accepted values of a filter parameter.
+
+    ``values``: the values the OpenAPI document lists (an enum of each item); a request with another
+    value is refused (422) unless ``vocabulary`` names the published table that can also hold it
+    (products registered by system operators, placeholder products of unmapped source values).
+    """
+
     description: str
     example: str
-    vocabulary: Literal["product", "market", "operator", "asset_type", "size_band"] | None = None
+    vocabulary: Literal["product", "market", "operator"] | None = None
+    values: tuple[str, ...] | None = None
 
+
+def _taxonomy(table: str, column: str, *extra: str) -> tuple[str, ...]:
+    return tuple(sorted({row[column] for row in taxonomy.table(table)} | set(extra)))
+
+
+_REPEATABLE = "Repeat the parameter or separate values by commas."
 
 FILTER_DOCS: dict[str, FilterDoc] = {
     "product_id": FilterDoc(
-        "Only these products (repeat the parameter or separate ids by commas). See `GET /v1/products`.",
+        f"Only these products. {_REPEATABLE} `GET /v1/products` lists them; products that system "
+        "operators register are accepted once published.",
         "neso_eac_dch",
         "product",
+        _taxonomy("products", "product_id"),
     ),
     "market_id": FilterDoc(
-        "Only these markets (repeatable, comma-separated). See `GET /v1/markets`.", "neso_eac", "market"
+        f"Only these markets. {_REPEATABLE} See `GET /v1/markets`.",
+        "neso_eac",
+        "market",
+        _taxonomy("markets", "market_id"),
     ),
     "operator_id": FilterDoc(
-        "Only rows of markets run by these system operators (repeatable, comma-separated), e.g. `neso`, `ukpn`.",
+        f"Only rows of markets run by these system operators. {_REPEATABLE}",
         "ukpn",
         "operator",
+        _taxonomy("operators", "operator_id"),
     ),
     "asset_type": FilterDoc(
-        "Only assets of these types (repeatable, comma-separated): battery, ev_charging, v2g, heat_pump, "
-        "ci_demand_response, small_generation, solar_pv, wind, hydro, other, unknown.",
-        "battery",
-        "asset_type",
+        f"Only assets of these types. {_REPEATABLE}", "battery", values=_taxonomy("asset_types", "asset_type")
     ),
     "size_band": FilterDoc(
-        "Only assets in these capacity bands (repeatable, comma-separated): lt_100kw, 100kw_1mw, 1_5mw, "
-        "5_20mw, gt_20mw, unknown.",
+        f"Only assets in these capacity bands. {_REPEATABLE}",
         "1_5mw",
-        "size_band",
+        values=_taxonomy("size_bands", "size_band", "unknown"),
     ),
-    "asset_id": FilterDoc("Only these SFE asset ids (repeatable, comma-separated).", "ast_6b70d55e1649b11c"),
-    "participant_id": FilterDoc("Only these participants (repeatable, comma-separated).", "kiwi_power_ltd"),
     "standard_product": FilterDoc(
-        "Only these harmonised products (repeatable, comma-separated).", "dynamic_containment_high"
+        f"Only these harmonised products (`unmapped`: source values the taxonomy does not map yet). {_REPEATABLE}",
+        "dynamic_containment_high",
+        values=_taxonomy("standard_products", "standard_product", "unmapped"),
+    ),
+    "dno_area": FilterDoc(
+        f"Only these DNO licence areas. {_REPEATABLE}", "EPN", values=_taxonomy("dno_areas", "dno_area")
+    ),
+    "region": FilterDoc(
+        f"Only these regions: `GB` or a DNO licence area. {_REPEATABLE}",
+        "GB",
+        values=_taxonomy("dno_areas", "dno_area", "GB"),
     ),
     "activity": FilterDoc(
-        "Only these activities: `auction_result` (NESO unit results), `dispatch`, `contract` (accepted DNO bids).",
+        "Only these activities: `auction_result` (NESO unit results), `dispatch`, `contract` (accepted DNO "
+        f"bids). {_REPEATABLE}",
         "auction_result",
+        values=("auction_result", "contract", "dispatch"),
     ),
-    "bm_unit": FilterDoc("Only these BM units (repeatable, comma-separated).", "T_MRSHB1-1"),
-    "dno_area": FilterDoc("Only assets in these DNO licence areas (e.g. EPN, LPN, SPN).", "EPN"),
-    "flex_zone": FilterDoc("Only assets in these DNO flexibility zones.", "Takeley"),
-    "region": FilterDoc("Only these regions: `GB` or DNO licence areas (e.g. EPN).", "GB"),
     "row_kind": FilterDoc(
-        "`product` (one product) or `stacked_total` (summed over the products held).", "stacked_total"
+        "`product` (one product) or `stacked_total` (summed over the products an asset held).",
+        "stacked_total",
+        values=("product", "stacked_total"),
     ),
-    "year": FilterDoc("Only these calendar years.", "2025"),
-    "reason_code": FilterDoc("Only instructions with these reason codes.", "ENERGY_SURPLUS"),
     "is_out_of_merit": FilterDoc(
-        "`true`: only instructions that skipped a cheaper offer; `false`: only the others.", "true"
+        "`true`: only instructions that skipped a cheaper offer; `false`: only the others.",
+        "true",
+        values=("false", "true"),
     ),
-    "position_kind": FilterDoc("`commitment` or `dispatch`.", "dispatch"),
+    "position_kind": FilterDoc("`commitment` or `dispatch`.", "dispatch", values=("commitment", "dispatch")),
+    "conflict_kind": FilterDoc(
+        "`cross_so_overlap` (two SOs) or `forbidden_stacking` (a stacking rule).",
+        "cross_so_overlap",
+        values=("cross_so_overlap", "forbidden_stacking"),
+    ),
+    "severity": FilterDoc(
+        f"Only conflicts of these severities. {_REPEATABLE}", "high", values=("high", "low", "medium")
+    ),
+    "verdict": FilterDoc(
+        f"Only these verdicts. {_REPEATABLE}",
+        "eligible",
+        values=("eligible", "needs_information", "not_eligible"),
+    ),
+    "quality": FilterDoc(
+        f"Only readings of these qualities. {_REPEATABLE}",
+        "actual",
+        values=("actual", "estimated", "missing"),
+    ),
+    "asset_id": FilterDoc(f"Only these SFE asset ids. {_REPEATABLE}", "ast_6b70d55e1649b11c"),
+    "participant_id": FilterDoc(f"Only these participants. {_REPEATABLE}", "kiwi_power_ltd"),
+    "bm_unit": FilterDoc(f"Only these BM units. {_REPEATABLE}", "T_MRSHB1-1"),
+    "flex_zone": FilterDoc(f"Only these DNO flexibility zones. {_REPEATABLE}", "Takeley"),
+    "gsp_group": FilterDoc(f"Only these GSP groups (e.g. `_A`). {_REPEATABLE}", "_A"),
+    "year": FilterDoc(f"Only these calendar years. {_REPEATABLE}", "2025"),
+    "reason_code": FilterDoc(f"Only instructions with these reason codes. {_REPEATABLE}", "ENERGY_SURPLUS"),
     "settlement_date": FilterDoc(
-        "Only intervals starting on these GB local days (YYYY-MM-DD).", "2025-04-01"
+        f"Only intervals starting on these GB local days (YYYY-MM-DD). {_REPEATABLE}", "2025-04-01"
     ),
-    "conflict_kind": FilterDoc("`cross_so_overlap` or `forbidden_stacking`.", "cross_so_overlap"),
-    "severity": FilterDoc("Only conflicts of these severities: high, medium, low.", "high"),
-    "subject_id": FilterDoc("Only these registry assets (REG-...) or groups (group-<id>).", "REG-000001"),
-    "verdict": FilterDoc("Only these verdicts: eligible, not_eligible, needs_information.", "eligible"),
-    "gsp_group": FilterDoc("Only assets in these GSP groups (e.g. `_A`).", "_A"),
-    "role": FilterDoc("Only participants with these roles.", "fsp"),
-    "market_kind": FilterDoc("Only markets of these kinds (e.g. local_flexibility).", "local_flexibility"),
-    "status": FilterDoc("Only bids with these statuses (e.g. accepted, rejected).", "accepted"),
-    "competition_id": FilterDoc("Only bids in these competitions.", "NGED-2026Q2-WMID-04"),
-    "quality": FilterDoc("Only readings of these qualities: actual, estimated, missing.", "actual"),
+    "subject_id": FilterDoc(
+        f"Only these registry assets (REG-...) or groups (group-<id>). {_REPEATABLE}", "REG-000001"
+    ),
+    "role": FilterDoc(f"Only participants with these roles. {_REPEATABLE}", "fsp"),
+    "market_kind": FilterDoc(f"Only markets of these kinds. {_REPEATABLE}", "local_flexibility"),
+    "status": FilterDoc(
+        f"Only bids with these statuses (e.g. accepted, rejected). {_REPEATABLE}", "accepted"
+    ),
+    "competition_id": FilterDoc(f"Only bids in these competitions. {_REPEATABLE}", "NGED-2026Q2-WMID-04"),
 }
 
 
@@ -169,9 +217,14 @@ class Dataset:
             raise ValueError(
                 f"{self.path}: documented columns {names} differ from the spec's {self.spec.columns}"
             )
+        types = {c.name: c.type for c in self.columns}
         for f in self.spec.filters:
             if f.param not in FILTER_DOCS and f.param not in {c.param for c in self.choices}:
                 raise ValueError(f"{self.path}: filter {f.param!r} has no documentation")
+            if f.via == "self" and types.get(f.column, STR) != STR and not f.as_text:
+                raise ValueError(
+                    f"{self.path}: filter {f.param!r} is on a {types[f.column]} column: as_text=True"
+                )
         owners = self.spec.owners
         if self.access == "own" and not (
             owners.asset_columns
@@ -195,10 +248,14 @@ class Dataset:
         return {c.name: c.example for c in self.columns}
 
 
+_NOT_TEXT = {"year", "is_out_of_merit", "settlement_date"}
+
+
 def _filters(*names: str, **via: str) -> tuple[ListFilter, ...]:
-    """Filters on columns of the table, plus ``via``: param -> 'market' (operator of the row's
-    market) or 'asset' (attribute of the row's asset)."""
-    own = tuple(ListFilter(n, n) for n in names)
+    """Filters on columns of the table (``year`` and the like, which are not text, compared as text),
+    plus ``via``: param -> 'market' (operator of the row's market) or 'asset' (attribute of the
+    row's asset)."""
+    own = tuple(ListFilter(n, n, as_text=n in _NOT_TEXT) for n in names)
     return own + tuple(ListFilter(param, param, kind) for param, kind in via.items())  # type: ignore[arg-type]
 
 

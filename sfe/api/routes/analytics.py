@@ -18,17 +18,13 @@ from sfe.api.common import (
     Format,
     From,
     To,
-    check_known,
     error_responses,
     json_rows,
-    list_values,
     table_response,
     tabular_content,
     time_range,
 )
-from sfe.api.datasets import FILTER_DOCS
-from sfe.api.routes.tables import add_table_routes, known_values
-from sfe.serving import ServingDB
+from sfe.api.routes.tables import add_table_routes, checked_values, filter_param
 
 router = APIRouter()
 add_table_routes(router, datasets.by_tag(datasets.ANALYTICS))
@@ -42,29 +38,11 @@ FORECAST_METHOD = (
     "size band, capacity and area from the asset register, and its records and volume per product."
 )
 
-_ProductIds = Annotated[
-    list[str] | None,
-    Query(
-        description=FILTER_DOCS["product_id"].description + " Default: every product.",
-        examples=[["neso_eac_dch"]],
-    ),
-]
-_AssetTypes = Annotated[
-    list[str] | None,
-    Query(
-        description=FILTER_DOCS["asset_type"].description
-        + " Narrows the day/month price history and the assets.",
-        examples=[["battery"]],
-    ),
-]
-_SizeBands = Annotated[
-    list[str] | None,
-    Query(
-        description=FILTER_DOCS["size_band"].description
-        + " Narrows the day/month price history and the assets.",
-        examples=[["1_5mw"]],
-    ),
-]
+_NARROWS = " Narrows the day/month price history and the assets."
+_ProductIds = filter_param("product_id", " Default: every product.")
+_AssetTypes = filter_param("asset_type", _NARROWS)
+_SizeBands = filter_param("size_band", _NARROWS)
+
 _Granularity = Annotated[
     Literal["window", "day", "month"],
     Query(
@@ -79,14 +57,6 @@ _Table = Annotated[
         examples=["price_history"],
     ),
 ]
-
-
-def _checked(param: str, values: list[str] | None, vocabulary: str, db: ServingDB) -> list[str]:
-    requested = list_values(values)
-    if requested:
-        known, listed_at = known_values(vocabulary, db)
-        check_known(param, requested, known, listed_at)
-    return requested
 
 
 @router.get(
@@ -124,11 +94,11 @@ def forecast_inputs(
     try:
         inputs = queries.forecast_inputs(
             granularity,
-            _checked("product_id", product_id, "product", db),
+            checked_values("product_id", product_id, db),
             start,
             end,
-            _checked("asset_type", asset_type, "asset_type", db),
-            _checked("size_band", size_band, "size_band", db),
+            checked_values("asset_type", asset_type, db),
+            checked_values("size_band", size_band, db),
             db=db,
         )
     except ValueError as exc:

@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from sfe import csv_safe, queries, taxonomy
+from sfe import csv_safe, queries
 from sfe.api import schemas, scoping
 from sfe.api.common import (
     DB,
+    ApiError,
     Format,
     From,
     Limit,
@@ -34,30 +35,49 @@ from sfe.api.datasets import FILTER_DOCS, Dataset
 from sfe.serving import ServingDB
 
 
-def known_values(vocabulary: str, db: ServingDB) -> tuple[set[str], str]:
-    """The values a filter accepts, and where a user finds them."""
-    if vocabulary == "product":
-        return queries.known_product_ids(db), "GET /v1/products lists the products"
-    if vocabulary in ("market", "operator"):
-        column = "market_id" if vocabulary == "market" else "operator_id"
-        values = {v for v in queries.known_markets(db)[column].to_list() if v}
-        return values, "GET /v1/markets lists the markets and their operators"
-    table = {"asset_type": "asset_types", "size_band": "size_bands"}[vocabulary]
-    values = {row[vocabulary] for row in taxonomy.table(table)} | {"unknown"}
-    return values, f"known: {', '.join(sorted(values))}"
+def filter_param(param: str, extra_description: str = "") -> Any:
+    """The annotation of a filter query parameter: a repeatable string, items from ``values`` when
+    the filter has a fixed vocabulary (listed as an enum in the OpenAPI document)."""
+    doc = FILTER_DOCS[param]
+    items: dict[str, Any] = {"type": "string"}
+    if doc.values is not None:
+        items["enum"] = list(doc.values)
+    return Annotated[
+        list[str],
+        Query(
+            description=doc.description + extra_description,
+            examples=[[doc.example]],
+            json_schema_extra={"items": items},
+        ),
+    ]
+
+
+def checked_values(param: str, given: list[str] | None, db: ServingDB) -> list[str]:
+    """The values of a filter parameter, 422 for a value outside its vocabulary."""
+    requested = list_values(given)
+    doc = FILTER_DOCS[param]
+    if doc.values is None:
+        return requested
+    if any(not value.strip() for value in given or ()):
+        raise ApiError(422, "invalid_request", f"query parameter '{param}': a value is empty")
+    known, listed_at = set(doc.values), "known: " + ", ".join(doc.values)
+    if doc.vocabulary == "product":
+        known |= queries.known_product_ids(db)
+        listed_at = "GET /v1/products lists the products"
+    elif doc.vocabulary in ("market", "operator"):
+        column = "market_id" if doc.vocabulary == "market" else "operator_id"
+        known |= {v for v in queries.known_markets(db)[column].to_list() if v}
+        listed_at = "GET /v1/markets lists the markets and their operators"
+    check_known(param, requested, known, listed_at)
+    return requested
 
 
 def _filter_values(dataset: Dataset, given: dict[str, Any], db: ServingDB) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for f in dataset.list_filters:
-        requested = list_values(given.get(f.param))
-        if not requested:
-            continue
-        vocabulary = FILTER_DOCS[f.param].vocabulary
-        if vocabulary is not None:
-            known, listed_at = known_values(vocabulary, db)
-            check_known(f.param, requested, known, listed_at)
-        values[f.param] = requested
+        requested = checked_values(f.param, given.get(f.param), db)
+        if requested:
+            values[f.param] = requested
     for choice in dataset.choices:
         values[choice.param] = [given.get(choice.param) or choice.default]
     return values
@@ -98,9 +118,7 @@ def _endpoint(dataset: Dataset):
             inspect.Parameter("to", keyword, annotation=To, default=None),
         ]
     for f in dataset.list_filters:
-        doc = FILTER_DOCS[f.param]
-        annotation = Annotated[list[str] | None, Query(description=doc.description, examples=[[doc.example]])]
-        signature.append(inspect.Parameter(f.param, keyword, annotation=annotation, default=None))
+        signature.append(inspect.Parameter(f.param, keyword, annotation=filter_param(f.param), default=None))
     for choice in dataset.choices:
         annotation = Annotated[
             Literal[choice.values],  # type: ignore[valid-type]
