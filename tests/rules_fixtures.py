@@ -9,31 +9,7 @@ from dataclasses import dataclass
 from sfe.registry import db, models
 from sfe.registry.access import Principal, Role
 
-
-def principal(user: models.User, org: models.Organisation) -> Principal:
-    return Principal(
-        user_id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=Role(user.role),
-        organisation_id=org.id,
-        organisation_name=org.name,
-        operator_id=org.operator_id,
-    )
-
-
-def add_user(s, org: models.Organisation, email: str, role: str) -> Principal:
-    user = models.User(
-        email=email,
-        display_name=email.split("@")[0],
-        password_hash="not-a-login",
-        role=role,
-        organisation_id=org.id,
-        status="active",
-    )
-    s.add(user)
-    s.flush()
-    return principal(user, org)
+from .registry_helpers import make_principal
 
 
 @dataclass(frozen=True)
@@ -46,36 +22,21 @@ class World:
 
 
 def build_world() -> World:
+    people = {
+        "ukpn": make_principal("UK Power Networks", Role.SYSTEM_OPERATOR, operator_id="ukpn"),
+        "neso": make_principal("NESO", Role.SYSTEM_OPERATOR, operator_id="neso"),
+        "nged": make_principal("NGED", Role.SYSTEM_OPERATOR, operator_id="nged"),
+        "fsp": make_principal("Acme Flex", Role.FSP),
+        "other_fsp": make_principal("Other Flex", Role.FSP),
+        "admin": make_principal("SFE", Role.ADMIN),
+        "investor": make_principal("Bank", Role.INVESTOR),
+    }
+    org = {name: p.organisation_id for name, p in people.items()}
     with db.session() as s:
-        orgs = {
-            "ukpn": models.Organisation(
-                name="UK Power Networks",
-                name_key="uk power networks",
-                kind="system_operator",
-                operator_id="ukpn",
-            ),
-            "neso": models.Organisation(
-                name="NESO", name_key="neso", kind="system_operator", operator_id="neso"
-            ),
-            "nged": models.Organisation(
-                name="NGED", name_key="nged", kind="system_operator", operator_id="nged"
-            ),
-            "fsp": models.Organisation(name="Acme Flex", name_key="acme flex", kind="fsp"),
-            "other_fsp": models.Organisation(name="Other Flex", name_key="other flex", kind="fsp"),
-            "admin": models.Organisation(name="SFE", name_key="sfe", kind="admin"),
-            "investor": models.Organisation(name="Bank", name_key="bank", kind="investor"),
-        }
-        s.add_all(orgs.values())
-        s.flush()
-        roles = {"fsp": "fsp", "other_fsp": "fsp", "admin": "admin", "investor": "investor"}
-        people = {
-            key: add_user(s, org, f"{key}@{key}.example", roles.get(key, "system_operator"))
-            for key, org in orgs.items()
-        }
         s.add(
             models.Product(
                 product_id="ukpn_secure_west",
-                organisation_id=orgs["ukpn"].id,
+                organisation_id=org["ukpn"],
                 operator_id="ukpn",
                 market_id="ukpn_flex",
                 name="Secure West",
@@ -89,7 +50,7 @@ def build_world() -> World:
         s.add(
             models.Product(
                 product_id="ukpn_draft_east",
-                organisation_id=orgs["ukpn"].id,
+                organisation_id=org["ukpn"],
                 operator_id="ukpn",
                 market_id="ukpn_flex",
                 name="Draft East",
@@ -100,7 +61,7 @@ def build_world() -> World:
         )
         battery = models.Asset(
             registry_asset_id="REG-000001",
-            organisation_id=orgs["fsp"].id,
+            organisation_id=org["fsp"],
             name="Ealing battery",
             asset_type="battery",
             capacity_mw=2.0,
@@ -111,7 +72,7 @@ def build_world() -> World:
         )
         heat = models.Asset(
             registry_asset_id="REG-000002",
-            organisation_id=orgs["fsp"].id,
+            organisation_id=org["fsp"],
             name="Heat pumps",
             asset_type="heat_pump",
             capacity_mw=0.3,
@@ -120,14 +81,14 @@ def build_world() -> World:
         )
         elsewhere = models.Asset(
             registry_asset_id="REG-000003",
-            organisation_id=orgs["other_fsp"].id,
+            organisation_id=org["other_fsp"],
             name="Bristol solar",
             asset_type="solar_pv",
             capacity_mw=4.0,
             dno_area="SWEB",
             gsp_group="_L",
         )
-        group = models.AssetGroup(organisation_id=orgs["fsp"].id, name="Portfolio")
+        group = models.AssetGroup(organisation_id=org["fsp"], name="Portfolio")
         s.add_all([battery, heat, elsewhere, group])
         s.flush()
         s.add_all(

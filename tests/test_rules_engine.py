@@ -13,110 +13,24 @@ import pytest
 from sqlalchemy import select
 
 from sfe.registry import audit, db, models
-from sfe.registry.access import AccessDenied, Principal, Role
+from sfe.registry.access import AccessDenied
 from sfe.rules import catalogue, engine, facts, store
 from sfe.rules.engine import EvaluationRequest
 from sfe.rules.facts import Commitment, Window
 from sfe.rules.kinds import RuleError
 
+from .rules_fixtures import build_world
+
 T0 = datetime(2025, 6, 2, 16, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def registry(lake_paths):
+def world(lake_paths):
+    """UKPN with a live registered product (min 0.5 MW, Ealing zone), NESO, an FSP with a 2 MW battery
+    in Ealing (LPN), 0.3 MW of heat pumps in EPN without a zone, and a group of both (rules_fixtures)."""
     db.dispose_all()
-    yield lake_paths
+    yield build_world()
     db.dispose_all()
-
-
-def _principal(user: models.User, org: models.Organisation) -> Principal:
-    return Principal(
-        user_id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=Role(user.role),
-        organisation_id=org.id,
-        organisation_name=org.name,
-        operator_id=org.operator_id,
-    )
-
-
-def _user(s, org: models.Organisation, email: str, role: str) -> Principal:
-    user = models.User(
-        email=email,
-        display_name=email.split("@")[0],
-        password_hash="x",
-        role=role,
-        organisation_id=org.id,
-        status="active",
-    )
-    s.add(user)
-    s.flush()
-    return _principal(user, org)
-
-
-@pytest.fixture
-def world(registry):
-    """UKPN (an SO) with a registered live product, NESO, an FSP with a battery and a group."""
-    with db.session() as s:
-        ukpn = models.Organisation(
-            name="UK Power Networks", name_key="ukpn", kind="system_operator", operator_id="ukpn"
-        )
-        neso = models.Organisation(name="NESO", name_key="neso", kind="system_operator", operator_id="neso")
-        fsp = models.Organisation(name="Acme Flex", name_key="acme flex", kind="fsp")
-        sfe_org = models.Organisation(name="SFE", name_key="sfe", kind="admin")
-        s.add_all([ukpn, neso, fsp, sfe_org])
-        s.flush()
-        people = {
-            "ukpn": _user(s, ukpn, "eng@ukpn.example", "system_operator"),
-            "neso": _user(s, neso, "eng@neso.example", "system_operator"),
-            "fsp": _user(s, fsp, "ops@acme.example", "fsp"),
-            "admin": _user(s, sfe_org, "admin@sfe.example", "admin"),
-        }
-        s.add(
-            models.Product(
-                product_id="ukpn_secure_west",
-                organisation_id=ukpn.id,
-                operator_id="ukpn",
-                market_id="ukpn_flex",
-                name="Secure West",
-                service_type="Local flexibility",
-                direction="up",
-                status="live",
-                min_size_mw=0.5,
-                zones=["Ealing"],
-            )
-        )
-        battery = models.Asset(
-            registry_asset_id="REG-000001",
-            organisation_id=fsp.id,
-            name="Ealing battery",
-            asset_type="battery",
-            capacity_mw=2.0,
-            dno_area="LPN",
-            gsp_group="_C",
-            flexibility_zone="Ealing",
-        )
-        heat = models.Asset(
-            registry_asset_id="REG-000002",
-            organisation_id=fsp.id,
-            name="Heat pumps",
-            asset_type="heat_pump",
-            capacity_mw=0.3,
-            dno_area="EPN",
-            gsp_group="_A",
-            flexibility_zone=None,
-        )
-        group = models.AssetGroup(organisation_id=fsp.id, name="Portfolio")
-        s.add_all([battery, heat, group])
-        s.flush()
-        s.add_all(
-            [
-                models.AssetGroupMembership(group_id=group.id, asset_id=battery.id),
-                models.AssetGroupMembership(group_id=group.id, asset_id=heat.id),
-            ]
-        )
-    return people
 
 
 def _request(s, product_id: str, asset: str = "REG-000001", **kw) -> EvaluationRequest:
