@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
@@ -387,3 +388,88 @@ def forecasts():
     from sfe import forecasts as forecast_store
 
     return forecast_store.load()
+
+
+def dispatch_rationale_options() -> queries.RationaleOptions:
+    return _run("dispatch_rationale_options")
+
+
+def dispatch_rationale_summary(
+    group: str,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    operator_ids: list[str] | None = None,
+    product_ids: list[str] | None = None,
+) -> pl.DataFrame:
+    """Merit order and skip rate per SO and ``group`` (product | reason | rank | month); date_to exclusive."""
+    return _run(
+        "dispatch_rationale_summary",
+        group,
+        date_from,
+        date_to,
+        operator_ids=operator_ids,
+        product_ids=product_ids,
+    )
+
+
+def out_of_merit_instructions(
+    date_from: date | None,
+    date_to: date | None,
+    operator_ids: list[str],
+    product_ids: list[str] | None = None,
+) -> pl.DataFrame:
+    """Out-of-merit instructions of ``operator_ids`` (pass only the signed-in SO's own); date_to exclusive."""
+    return _run(
+        "out_of_merit_instructions", date_from, date_to, operator_ids=operator_ids, product_ids=product_ids
+    )
+
+
+@dataclass(frozen=True)
+class PositionScope:
+    """Whose DER positions a principal may see (sfe.queries.der_positions' scope parameters)."""
+
+    everything: bool = False
+    registry_asset_ids: tuple[str, ...] = ()
+    dno_areas: tuple[str, ...] = ()
+    operator_id: str | None = None
+
+    def params(self) -> dict:
+        return {
+            "everything": self.everything,
+            "registry_asset_ids": list(self.registry_asset_ids),
+            "dno_areas": list(self.dno_areas),
+            "operator_id": self.operator_id,
+        }
+
+
+def position_scope(principal) -> PositionScope:
+    """Admins and the national SO: everything; a DNO: its licence areas and its own positions; an FSP:
+    the assets the registry says it registered. Anyone else: nothing."""
+    from sfe.registry.access import Role
+    from sfe.registry.assets import operator_areas
+
+    if principal is None:
+        return PositionScope()
+    if principal.is_admin:
+        return PositionScope(everything=True)
+    if principal.role == Role.SYSTEM_OPERATOR:
+        areas = operator_areas(principal.operator_id)
+        if areas is None:  # the national system operator: all of Great Britain
+            return PositionScope(everything=True)
+        return PositionScope(dno_areas=tuple(sorted(areas)), operator_id=principal.operator_id)
+    if principal.role == Role.FSP:
+        return PositionScope(registry_asset_ids=tuple(sorted(registered_asset_ids(principal))))
+    return PositionScope()
+
+
+def der_position_days(scope: PositionScope) -> tuple[date, date] | None:
+    return _run("der_position_days", **scope.params())
+
+
+def der_position_zones(day: date, scope: PositionScope) -> pl.DataFrame:
+    return _run("der_position_zones", day, **scope.params())
+
+
+def der_positions(day: date, flex_zone: str | None, scope: PositionScope) -> pl.DataFrame:
+    """Commitments and dispatches overlapping GB local ``day`` that ``scope`` may see."""
+    return _run("der_positions", day, flex_zone, **scope.params())

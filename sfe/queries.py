@@ -238,7 +238,6 @@ class ListFilter:
     param: str
     column: str
     via: Literal["self", "market", "asset"] = "self"
-    as_text: bool = False  # a number, date or boolean column, compared as text (e.g. year=2025)
 
     def __post_init__(self) -> None:
         _ident(self.param)
@@ -252,9 +251,8 @@ class ListFilter:
         if self.via == "asset":
             condition = f"list_contains({values}, {_ident(self.column)})"
             return _in_dimension(spec.asset_column, "dim_asset", "asset_id", condition)
-        if self.as_text:  # only then: a cast on a text column would cost a scan of conversions
-            return f"list_contains({values}, CAST(t.{_ident(self.column)} AS VARCHAR))"
-        return f"list_contains({values}, t.{_ident(self.column)})"
+        # Compared as text, so one filter shape serves text, number, date and boolean columns.
+        return f"list_contains({values}, CAST(t.{_ident(self.column)} AS VARCHAR))"
 
     def needs(self, spec: TableSpec) -> dict[str, tuple[str, ...]]:
         """Tables and columns this filter reads (checked against the published catalog)."""
@@ -507,19 +505,7 @@ def _time_bounds(
     return where, params
 
 
-@dataclass(frozen=True)
-class PageQuery:
-    """The statements behind one page of a table: the total, and the rows (``rows_params`` adds
-    limit and offset). ``needs`` = the tables and columns they read."""
-
-    count_sql: str
-    rows_sql: str
-    params: dict[str, Any]
-    rows_params: dict[str, Any]
-    needs: dict[str, set[str]]
-
-
-def page_query(
+def table_page(
     spec: TableSpec,
     filters: dict[str, Iterable[str]] | None = None,
     start: datetime | date | None = None,
@@ -527,8 +513,13 @@ def page_query(
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
     scope: RowScope | None = None,
-) -> PageQuery:
-    """The parameterised SQL of ``table_page`` (benchmarks run the same statements directly)."""
+    db: ServingDB | None = None,
+) -> Page:
+    """One page of ``spec.table``: the spec's columns, rows with the time column in [start, end),
+    matching every given filter (values of one filter are alternatives) and inside ``scope``.
+
+    Raises TableNotPublished when the publish lacks the table or a column the query needs.
+    """
     _check_page(limit, offset)
     start_utc, end_utc = to_utc(start), to_utc(end)
     _check_range(start_utc, end_utc)
@@ -548,35 +539,13 @@ def page_query(
     body = f" FROM main.{_ident(spec.table)} AS t" + (" WHERE " + " AND ".join(where) if where else "")
     columns = ", ".join(f"t.{_ident(c)}" for c in spec.columns)
     order = ", ".join(f"t.{_ident(c)}" for c in spec.order_by)
-    return PageQuery(
-        count_sql="SELECT count(*)" + body,
-        rows_sql=f"SELECT {columns}{body} ORDER BY {order} LIMIT $limit OFFSET $offset",  # noqa: S608 - identifiers from the spec
-        params=params,
-        rows_params={**params, "limit": limit, "offset": offset},
-        needs=spec.needs(given, scope),
-    )
-
-
-def table_page(
-    spec: TableSpec,
-    filters: dict[str, Iterable[str]] | None = None,
-    start: datetime | date | None = None,
-    end: datetime | date | None = None,
-    limit: int = DEFAULT_LIMIT,
-    offset: int = 0,
-    scope: RowScope | None = None,
-    db: ServingDB | None = None,
-) -> Page:
-    """One page of ``spec.table``: the spec's columns, rows with the time column in [start, end),
-    matching every given filter (values of one filter are alternatives) and inside ``scope``.
-
-    Raises TableNotPublished when the publish lacks the table or a column the query needs.
-    """
-    query = page_query(spec, filters, start, end, limit, offset, scope)
     with _db(db).session() as s:  # one cursor: rows and total come from the same publish
-        _require(s, query.needs)
-        total = int(s.scalar(query.count_sql, query.params or None))
-        rows = s.query(query.rows_sql, query.rows_params)
+        _require(s, spec.needs(given, scope))
+        total = int(s.scalar("SELECT count(*)" + body, params or None))
+        rows = s.query(
+            f"SELECT {columns}{body} ORDER BY {order} LIMIT $limit OFFSET $offset",  # noqa: S608 - identifiers from the spec
+            {**params, "limit": limit, "offset": offset},
+        )
     return Page(rows=rows, total=total, limit=limit, offset=offset)
 
 
@@ -1418,6 +1387,7 @@ WHERE (CAST($month_from AS DATE) IS NULL OR t.month >= CAST($month_from AS DATE)
   AND (CAST($asset_types AS VARCHAR[]) IS NULL OR list_contains(CAST($asset_types AS VARCHAR[]), t.asset_type))
 """
 
+
 def _product_label(alias: str) -> str:
     """'Peak Reduction (UKPN)': product name and operator, over ``alias`` joined with dim_product p, dim_market m."""
     return (
@@ -1789,7 +1759,9 @@ def _rationale_params(
     product_ids: Iterable[str] | None,
 ) -> dict[str, Any]:
     if date_from is not None and date_to is not None and date_from >= date_to:
-        raise ValueError(f"the date range is empty: date_from ({date_from}) must be before date_to ({date_to})")
+        raise ValueError(
+            f"the date range is empty: date_from ({date_from}) must be before date_to ({date_to})"
+        )
     return {
         "start": gb_midnight_utc(date_from),
         "end": gb_midnight_utc(date_to),
@@ -1818,9 +1790,9 @@ def dispatch_rationale_options(db: ServingDB | None = None) -> RationaleOptions:
             f"any_value(r.operator_id) AS operator_id {_RATIONALE_JOINS} "
             "GROUP BY r.product_id ORDER BY any_value(r.operator_id), r.product_id"
         )
-        first, last = s.query(
-            "SELECT min(start_utc), max(start_utc) FROM main.mart_dispatch_rationale"
-        ).row(0)
+        first, last = s.query("SELECT min(start_utc), max(start_utc) FROM main.mart_dispatch_rationale").row(
+            0
+        )
     to_day = lambda t: None if t is None else t.astimezone(GB_TZ).date()  # noqa: E731
     return RationaleOptions(operators, products, to_day(first), to_day(last))
 
@@ -1876,4 +1848,136 @@ def out_of_merit_instructions(
     )
     with _db(db).session() as s:
         _require_tables(s, "mart_dispatch_rationale")
+        return s.query(sql, params)
+
+
+# -- DER positions (UC18): mart_der_positions -------------------------------------------------------
+# Who sees which rows: everything (admins, the national SO), or the union of: the assets the registry
+# lets the caller see (FSP: its own), assets located in the caller's DNO areas, and positions the
+# caller's own SO committed or dispatched. All four are bound parameters; none given = nothing.
+_POSITION_SCOPE = """
+  AND (CAST($everything AS BOOLEAN)
+       OR list_contains(CAST($registry_asset_ids AS VARCHAR[]), d.registry_asset_id)
+       OR list_contains(CAST($dno_areas AS VARCHAR[]), p.dno_area)
+       OR p.operator_id = CAST($operator_id AS VARCHAR))
+"""
+
+
+def _position_scope(
+    everything: bool,
+    registry_asset_ids: Iterable[str] | None,
+    dno_areas: Iterable[str] | None,
+    operator_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "everything": bool(everything),
+        "registry_asset_ids": _id_list(registry_asset_ids) or [],
+        "dno_areas": _id_list(dno_areas) or [],
+        "operator_id": operator_id,
+    }
+
+
+def der_position_days(
+    everything: bool = False,
+    registry_asset_ids: Iterable[str] | None = None,
+    dno_areas: Iterable[str] | None = None,
+    operator_id: str | None = None,
+    db: ServingDB | None = None,
+) -> tuple[date, date] | None:
+    """First and last GB local day with positions the caller may see (None: none)."""
+    params = _position_scope(everything, registry_asset_ids, dno_areas, operator_id)
+    with _db(db).session() as s:
+        _require_tables(s, "mart_der_positions")
+        _require_registry_link(s)
+        first, last = s.query(
+            "SELECT min(p.settlement_date), max(p.settlement_date) FROM main.mart_der_positions AS p "  # noqa: S608 - constant fragment
+            "LEFT JOIN main.dim_asset AS d ON d.asset_id = p.asset_id WHERE TRUE" + _POSITION_SCOPE,
+            params,
+        ).row(0)
+    return None if first is None else (first, last)
+
+
+def der_positions(
+    day: date,
+    flex_zone: str | None = None,
+    everything: bool = False,
+    registry_asset_ids: Iterable[str] | None = None,
+    dno_areas: Iterable[str] | None = None,
+    operator_id: str | None = None,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """Every commitment and dispatch overlapping one GB local day, clipped to it, for a timeline.
+
+    Scope: see _POSITION_SCOPE. Columns: asset, market and product labels, position_kind
+    (commitment | dispatch), position_type, operator_id, start_utc/end_utc (the whole interval),
+    shown_from_local/shown_to_local (clipped to the day, naive GB wall-clock time for charts), mw,
+    direction, prices, flex_zone, dno_area, and overlaps_other_market: the asset has another position
+    in a different market at an overlapping time (a possible conflict, UC11).
+    """
+    params = {
+        **_position_scope(everything, registry_asset_ids, dno_areas, operator_id),
+        "day_start": gb_midnight_utc(day),
+        "day_end": gb_midnight_utc(day + timedelta(days=1)),
+        "flex_zone": flex_zone,
+    }
+    sql = f"""
+WITH shown AS (
+    SELECT p.*
+    FROM main.mart_der_positions AS p
+    LEFT JOIN main.dim_asset AS d ON d.asset_id = p.asset_id
+    WHERE p.start_utc < CAST($day_end AS TIMESTAMPTZ) AND p.end_utc > CAST($day_start AS TIMESTAMPTZ)
+      AND (CAST($flex_zone AS VARCHAR) IS NULL OR p.flex_zone = CAST($flex_zone AS VARCHAR))
+      {_POSITION_SCOPE}
+)
+SELECT s.asset_id,
+       coalesce(s.asset_name, s.asset_id) || ' · ' || coalesce(s.asset_type, 'unknown') AS asset_label,
+       s.asset_type, s.size_band, s.participant_id, s.market_id, coalesce(m.market_name, s.market_id) AS market_name,
+       s.product_id, {_product_label("s")} AS product_label, s.position_kind, s.position_type, s.operator_id,
+       s.start_utc, s.end_utc,
+       timezone('Europe/London', greatest(s.start_utc, CAST($day_start AS TIMESTAMPTZ))) AS shown_from_local,
+       timezone('Europe/London', least(s.end_utc, CAST($day_end AS TIMESTAMPTZ))) AS shown_to_local,
+       s.mw, s.direction, s.availability_price_gbp_per_mw_h, s.utilisation_price_gbp_per_mwh,
+       s.flex_zone, s.dno_area,
+       EXISTS (
+           SELECT 1 FROM shown AS o
+           WHERE o.asset_id = s.asset_id AND o.market_id <> s.market_id
+             AND o.start_utc < s.end_utc AND o.end_utc > s.start_utc
+       ) AS overlaps_other_market,
+       s.source_ref, s.position_id
+FROM shown AS s
+LEFT JOIN main.dim_product AS p ON p.product_id = s.product_id
+LEFT JOIN main.dim_market AS m ON m.market_id = s.market_id
+ORDER BY asset_label, s.start_utc, s.position_kind, s.position_id
+"""  # noqa: S608 - constant fragments only
+    with _db(db).session() as s:
+        _require_tables(s, "mart_der_positions")
+        _require_registry_link(s)
+        return s.query(sql, params)
+
+
+def der_position_zones(
+    day: date,
+    everything: bool = False,
+    registry_asset_ids: Iterable[str] | None = None,
+    dno_areas: Iterable[str] | None = None,
+    operator_id: str | None = None,
+    db: ServingDB | None = None,
+) -> pl.DataFrame:
+    """Flexibility zones with visible positions on the day, with how many assets each has."""
+    params = {
+        **_position_scope(everything, registry_asset_ids, dno_areas, operator_id),
+        "day_start": gb_midnight_utc(day),
+        "day_end": gb_midnight_utc(day + timedelta(days=1)),
+    }
+    sql = (
+        "SELECT p.flex_zone, CAST(count(DISTINCT p.asset_id) AS BIGINT) AS assets "  # noqa: S608 - constant fragment
+        "FROM main.mart_der_positions AS p LEFT JOIN main.dim_asset AS d ON d.asset_id = p.asset_id "
+        "WHERE p.flex_zone IS NOT NULL AND p.start_utc < CAST($day_end AS TIMESTAMPTZ) "
+        "AND p.end_utc > CAST($day_start AS TIMESTAMPTZ)"
+        + _POSITION_SCOPE
+        + "GROUP BY p.flex_zone ORDER BY p.flex_zone"
+    )
+    with _db(db).session() as s:
+        _require_tables(s, "mart_der_positions")
+        _require_registry_link(s)
         return s.query(sql, params)
