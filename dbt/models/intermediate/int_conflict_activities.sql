@@ -30,6 +30,7 @@ eac_windows as (
         end as starts_block
     from {{ ref('fct_auction_unit_result') }}
     where asset_id is not null
+        and (executed_volume_mw is null or executed_volume_mw > 0)
 ),
 
 eac_blocks as (
