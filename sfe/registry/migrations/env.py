@@ -3,7 +3,10 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from sfe.registry import models_rules  # noqa: F401  (registers the rules and library tables)
+from sfe.registry import (
+    models_prequal,  # noqa: F401  (registers the prequalification and contract tables)
+    models_rules,  # noqa: F401  (registers the rules and library tables)
+)
 from sfe.registry.models import Base
 
 config = context.config
