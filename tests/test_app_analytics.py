@@ -851,3 +851,125 @@ def test_dispatch_transparency_detail_is_the_sos_own(published, registry):
     detail = at.dataframe[-1].value
     assert list(detail["dispatch_id"]) == ["d1", "d2"]  # largest premium x MWh first; NESO's d5 not shown
     assert set(detail["operator_id"]) == {"nged"}
+
+
+# -- on a real build: the asset value traces back to the facts --------------------------------------------
+# The documented method (mart_asset_value), recomputed independently from the fct_* tables: revenue per
+# asset, product and UTC month from settlement lines where there are any, else from the market records
+# (EAC cleared MWh x clearing price, dispatch availability and utilisation), months of accepted DNO
+# contracts counting with zero; per asset and year divided by its capacity; percentiles across assets.
+RECOMPUTE_FROM_FACTS_SQL = """
+WITH settled AS (
+    SELECT asset_id, product_id, CAST(date_trunc('month', period_start_utc) AS DATE) AS month,
+           sum(coalesce(availability_payment_gbp, 0)) + sum(coalesce(utilisation_payment_gbp, 0))
+               - sum(coalesce(penalty_gbp, 0)) AS net_gbp
+    FROM fct_settlement WHERE asset_id IS NOT NULL GROUP BY ALL
+),
+market_records AS (
+    SELECT asset_id, product_id, month, sum(gbp) AS net_gbp FROM (
+        SELECT asset_id, product_id, CAST(date_trunc('month', delivery_start_utc) AS DATE) AS month,
+               executed_volume_mwh * clearing_price_gbp_per_mw_h AS gbp
+        FROM fct_auction_unit_result WHERE asset_id IS NOT NULL AND executed_volume_mw > 0
+        UNION ALL
+        SELECT asset_id, product_id, CAST(date_trunc('month', start_utc) AS DATE),
+               coalesce(availability_mwh * availability_price_gbp_per_mw_h, 0)
+               + coalesce(energy_mwh * utilisation_price_gbp_per_mwh, 0)
+        FROM fct_dispatch WHERE asset_id IS NOT NULL
+    ) GROUP BY ALL
+),
+contract_months AS (
+    SELECT DISTINCT b.asset_id, b.product_id, CAST(date_trunc('month', d.settlement_date) AS DATE) AS month
+    FROM fct_bid AS b
+    JOIN (SELECT DISTINCT settlement_date FROM dim_settlement_period) AS d
+      ON d.settlement_date BETWEEN b.service_start_date AND b.service_end_date
+     AND (coalesce(b.days_of_week, 'Mon-Sun') <> 'Mon-Fri' OR isodow(d.settlement_date) <= 5)
+    WHERE b.status = 'accepted' AND b.asset_id IS NOT NULL
+),
+keys AS (
+    SELECT asset_id, product_id, month FROM settled
+    UNION SELECT asset_id, product_id, month FROM market_records
+    UNION SELECT asset_id, product_id, month FROM contract_months
+),
+monthly AS (
+    SELECT k.asset_id, k.month, coalesce(s.net_gbp, m.net_gbp, 0) AS net_gbp
+    FROM keys AS k
+    LEFT JOIN settled AS s USING (asset_id, product_id, month)
+    LEFT JOIN market_records AS m USING (asset_id, product_id, month)
+),
+per_asset AS (
+    SELECT a.asset_id, year(monthly.month) AS year, sum(monthly.net_gbp) / a.capacity_mw AS net_gbp_per_mw
+    FROM monthly JOIN dim_asset AS a ON a.asset_id = monthly.asset_id
+    WHERE a.capacity_mw > 0 AND a.asset_type = 'battery' AND a.size_band = '1_5mw'
+    GROUP BY a.asset_id, year(monthly.month), a.capacity_mw
+)
+SELECT count(*) AS n_assets,
+       percentile_cont(0.1) WITHIN GROUP (ORDER BY net_gbp_per_mw) AS p10,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY net_gbp_per_mw) AS p50,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY net_gbp_per_mw) AS p90
+FROM per_asset WHERE year = $year
+"""
+
+
+@pytest.fixture(scope="module")
+def built_lake(tmp_path_factory):
+    from sfe import pipeline
+    from sfe.config import LakePaths
+    from sfe.generate import generate
+
+    root = tmp_path_factory.mktemp("analytics") / "lake"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SFE_LAKE_DIR", str(root))
+        paths = LakePaths(root)
+        generate(paths, assets=40, days=60, start=date(2025, 11, 15), seed=7, progress=False)
+        pipeline.build()
+        yield paths
+        reset_db_registry()
+        registry_db.dispose_all()
+
+
+@pytest.mark.slow
+def test_a_planned_battery_is_valued_from_the_facts(built_lake):
+    at = _run_page("asset_value.py")  # the page's own default: a 2 MW / 4 MWh battery, anywhere in GB
+    assert "2 MW / 4 MWh battery storage" in at.subheader[0].value
+    year = at.select_slider(key="value_year").value if at.select_slider else int(at.subheader[0].value[-4:])
+    table = pl.from_pandas(at.dataframe[0].value)
+    stacked = table.filter((pl.col("row_kind") == "stacked_total") & (pl.col("year") == year)).row(
+        0, named=True
+    )
+    assert stacked["region"] == "GB" and stacked["capacity_mw"] == 2.0
+
+    con = duckdb.connect(str(built_lake.serving_db), read_only=True)
+    try:
+        [facts] = con.execute(RECOMPUTE_FROM_FACTS_SQL, {"year": year}).fetchall()
+    finally:
+        con.close()
+    n_assets, p10, p50, p90 = facts
+    assert n_assets >= 3, "the demo should have several 1-5 MW batteries to compare with"
+    assert stacked["n_comparable_assets"] == n_assets
+    assert stacked["net_gbp_p50"] == pytest.approx(2 * p50, rel=1e-9)
+    assert (stacked["net_gbp_p10"], stacked["net_gbp_p90"]) == (
+        pytest.approx(2 * p10),
+        pytest.approx(2 * p90),
+    )
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Stacked revenue, median (p50)"] == f"£{2 * p50:,.0f}"
+    assert metrics["Comparable real assets"] == str(n_assets)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "page", ["asset_value.py", "trade_dispatch_settlement.py", "dispatch_transparency.py", "market_trends.py"]
+)
+def test_public_pages_render_on_a_real_build(built_lake, page):
+    at = _run_page(page)
+    assert not at.warning or "no history" not in _texts(at, "warning")
+    assert _charts(at) and at.dataframe and at.download_button
+
+
+@pytest.mark.slow
+def test_der_positions_render_for_the_national_operator_on_a_real_build(built_lake):
+    token = _account(Role.SYSTEM_OPERATOR, "NESO control room", operator_id="neso")
+    at = _run_page("der_positions.py", token)
+    assert "You see every asset's positions." in _texts(at, "caption")
+    [timeline] = _charts(at)
+    assert at.dataframe[0].value.shape[0] > 0 and at.download_button
