@@ -3,8 +3,10 @@
 Every valid row is registered and every invalid row is reported (spreadsheet row number, field,
 message): nothing is silently dropped. Rows are committed in chunks, so a large file neither holds
 the registry's write lock for long nor loses the rows already registered if the process stops.
-A dry run checks the whole file exactly as an import would (same code, one transaction rolled back)
-and registers nothing.
+A dry run checks the file with the same code, chunk by chunk, rolling each chunk back: it registers
+nothing. Ids repeated within the file are caught in both modes (the import remembers every id it
+registered); a dry run cannot see a likely duplicate *between two rows of the file* in different
+chunks, which the real import then reports.
 
 The template's columns are ``TEMPLATE_COLUMNS`` (see ``COLUMN_HELP``); only asset_name, asset_type
 and capacity_mw must be present as columns, and a row needs a location and a connection point.
@@ -272,11 +274,11 @@ def _import(
     total = len(rows)
     if progress:
         progress(0, total)
-    chunks = [rows] if dry_run else [rows[i : i + CHUNK_ROWS] for i in range(0, total, CHUNK_ROWS)]
+    chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, total, CHUNK_ROWS)]
     done = 0
     for chunk in chunks:
         with db.session() as s:
-            outer = s.begin_nested() if dry_run else None  # a dry run rolls everything back
+            outer = s.begin_nested() if dry_run else None  # a dry run rolls each chunk back
             registered_ids = []
             for row, cells in chunk:
                 record, errors = _register_row(s, principal, row, cells, seen, organisation_id)

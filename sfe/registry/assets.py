@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -523,11 +523,31 @@ def likely_duplicates(
     )
     if exclude_asset_id is not None:
         stmt = stmt.where(Asset.id != exclude_asset_id)
-    ids = dict(_ref_pairs(clean))
+    places = []
+    if clean["postcode"] is not None:
+        places.append(Asset.postcode == clean["postcode"])
+    if clean["latitude"] is not None and clean["longitude"] is not None:
+        # a box larger than 100 m each way: 0.001 deg of latitude is 111 m, 0.0025 deg of longitude >= 134 m in GB
+        places.append(
+            and_(
+                Asset.latitude.between(clean["latitude"] - 0.001, clean["latitude"] + 0.001),
+                Asset.longitude.between(clean["longitude"] - 0.0025, clean["longitude"] + 0.0025),
+            )
+        )
+    if not places:
+        return []
+    stmt = stmt.where(or_(*places))
+    kinds = [ref_type for ref_type, _ in _ref_pairs(clean)]
+    if kinds:
+        # Both carrying an id of the same kind tells them apart: the ids differ (an equal id is a
+        # DuplicateAsset, checked first), so they are two metering points / units.
+        stmt = stmt.where(
+            ~select(AssetMarketId.id)
+            .where(AssetMarketId.asset_id == Asset.id, AssetMarketId.ref_type.in_(kinds))
+            .exists()
+        )
     matches = []
-    for other in s.scalars(stmt.options(selectinload(Asset.market_ids)).order_by(Asset.id)):
-        if any(ids.get(m.ref_type) not in (None, m.source_asset_ref) for m in other.market_ids):
-            continue  # both carry an id of the same kind, and they differ: two metering points / units
+    for other in s.scalars(stmt.order_by(Asset.id)):
         distance = None
         if None not in (clean["latitude"], clean["longitude"], other.latitude, other.longitude):
             distance = _distance_m(clean["latitude"], clean["longitude"], other.latitude, other.longitude)
