@@ -13,7 +13,7 @@
 -- Severity: high = both sides are dispatches; medium = a dispatch against a commitment; low = two
 -- commitments, or same-SO stacking that a notify-mode rule flags. A block-mode rule raises the level by one.
 -- Sides are ordered by engagement key, so conflict_id (a hash of the two activity keys) is stable across
--- rebuilds.
+-- rebuilds. A registered asset's conflicts name the registry groups it belongs to.
 with activities as (
     select * from {{ ref('int_conflict_activities') }}
 ),
@@ -25,6 +25,19 @@ rules as (
 calendar as (
     select distinct settlement_date as bucket_date
     from {{ ref('dim_settlement_period') }}
+),
+
+-- Only assets that can have a conflict are searched: those with activities for two SOs, or with an
+-- activity in a product a rule restricts.
+candidate_assets as (
+    select asset_id from activities
+    group by asset_id
+    having count(distinct operator_id) > 1
+
+    union
+
+    select distinct asset_id from activities
+    where product_id in (select product_id from rules)
 ),
 
 -- Pairs are searched per asset and UTC day (an activity is in every day it touches), not over an asset's
@@ -40,6 +53,8 @@ activity_days as (
         a.end_utc,
         calendar.bucket_date
     from activities as a
+    inner join candidate_assets
+        on a.asset_id = candidate_assets.asset_id
     inner join calendar
         on calendar.bucket_date >= cast(a.start_utc as date)
         and calendar.bucket_date <= cast(a.end_utc as date)
@@ -180,6 +195,50 @@ reported as (
         on c.activity_key_a = d.activity_key_a
         and c.activity_key_b = d.activity_key_b
     where d.activity_key_a is null
+),
+
+-- The registry groups (portfolios) the asset belongs to now: a conflict on one member is the group's
+-- conflict too, for the FSP that offers the group and the SOs that prequalified it (notices go to today's
+-- parties, also for conflicts found in older data).
+registered_assets as (
+    select asset_id, registry_asset_id from {{ ref('dim_asset') }}
+    where registry_asset_id is not null
+),
+
+memberships as (
+    select m.registry_asset_id, m.group_id, g.group_name, m.valid_from_utc, m.valid_to_utc
+    from {{ ref('stg_registry__asset_group_memberships') }} as m
+    inner join {{ ref('stg_registry__asset_groups') }} as g
+        on m.group_id = g.group_id
+),
+
+conflict_groups as (
+    select
+        r.activity_key_a,
+        r.activity_key_b,
+        {{ dbt.listagg('cast(m.group_id as varchar)', "', '", 'order by m.group_id') }} as registry_group_ids,
+        {{ dbt.listagg('m.group_name', "' | '", 'order by m.group_id') }} as registry_group_names
+    from reported as r
+    inner join registered_assets as a
+        on r.asset_id = a.asset_id
+    inner join memberships as m
+        on a.registry_asset_id = m.registry_asset_id
+        and m.valid_to_utc is null
+    group by r.activity_key_a, r.activity_key_b
+),
+
+annotated as (
+    select
+        r.*,
+        a.registry_asset_id,
+        g.registry_group_ids,
+        g.registry_group_names
+    from reported as r
+    left join registered_assets as a
+        on r.asset_id = a.asset_id
+    left join conflict_groups as g
+        on r.activity_key_a = g.activity_key_a
+        and r.activity_key_b = g.activity_key_b
 )
 
 select
@@ -190,8 +249,10 @@ select
     case when is_cross_so then 'cross_so_overlap' else 'forbidden_stacking' end as conflict_kind,
     case severity_rank when 3 then 'high' when 2 then 'medium' else 'low' end as severity,
     cast(severity_rank as integer) as severity_rank,
-    'asset' as conflict_scope,
     asset_id,
+    registry_asset_id,
+    registry_group_ids,
+    registry_group_names,
     operator_id_a,
     market_id_a,
     product_id_a,
@@ -237,4 +298,4 @@ select
     activity_key_b,
     engagement_key_a,
     engagement_key_b
-from reported
+from annotated
