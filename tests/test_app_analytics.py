@@ -973,3 +973,29 @@ def test_der_positions_render_for_the_national_operator_on_a_real_build(built_la
     assert "You see every asset's positions." in _texts(at, "caption")
     [timeline] = _charts(at)
     assert at.dataframe[0].value.shape[0] > 0 and at.download_button
+
+
+def test_asset_value_of_a_group_adds_up_its_members(published, registry):
+    from sfe.registry.models import AssetGroup, AssetGroupMembership
+
+    token = _account(
+        Role.FSP,
+        "Org G",
+        assets=(("REG-000011", "battery", 2.0, "EPN"), ("REG-000012", "battery", 3.0, None)),
+    )
+    with registry_db.session() as s:
+        assets = s.query(Asset).filter(Asset.registry_asset_id.in_(["REG-000011", "REG-000012"])).all()
+        group = AssetGroup(organisation_id=assets[0].organisation_id, name="Portfolio")
+        s.add(group)
+        s.flush()
+        for asset in assets:
+            s.add(AssetGroupMembership(group_id=group.id, asset_id=asset.id, valid_from=identity.now()))
+    at = _run_page("asset_value.py", token)
+    at.button_group(key="value_subject").set_value("group").run()
+    assert not at.exception, at.exception
+    assert "2 assets, 5 MW in all" in at.subheader[0].value
+    # 2025: the EPN battery from EPN's comparables (13 000/MW), the other from GB's (12 000/MW).
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Stacked revenue, median (p50)"] == f"£{2 * 13_000 + 3 * 12_000:,}"
+    assert set(at.dataframe[0].value["registry_asset_id"]) == {"REG-000011", "REG-000012"}
+    assert "adds up its members' figures" in _texts(at, "markdown")
