@@ -249,6 +249,7 @@ select
     case when is_cross_so then 'cross_so_overlap' else 'forbidden_stacking' end as conflict_kind,
     case severity_rank when 3 then 'high' when 2 then 'medium' else 'low' end as severity,
     cast(severity_rank as integer) as severity_rank,
+    'asset' as conflict_scope,
     asset_id,
     registry_asset_id,
     registry_group_ids,
