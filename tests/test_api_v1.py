@@ -54,6 +54,7 @@ def _type(column: datasets.Column) -> str:
         "date": "DATE",
         "time": "TIME",
         "instant": "TIMESTAMPTZ",
+        "local": "TIMESTAMP",
     }[column.type]
 
 

@@ -27,6 +27,7 @@ STR, FLOAT, INT, BOOL, DATE, TIME, INSTANT = (
     "time",
     "instant",
 )
+LOCAL = "local"  # a GB wall-clock date and time, without offset
 
 # Descriptions of columns that mean the same in every table.
 COMMON_DESCRIPTIONS = {
@@ -515,6 +516,13 @@ SETTLEMENT_PERIOD_COLUMNS = (
     C("start_utc", INSTANT, "2025-03-30T01:00:00+00:00", "Start (UTC). `from`/`to` apply to this instant."),
     C("end_utc", INSTANT, "2025-03-30T01:30:00+00:00", "End (UTC), exclusive."),
     C("periods_in_day", INT, 46, "Periods of the settlement day: 46, 48 or 50."),
+    C(
+        "start_local",
+        LOCAL,
+        "2025-03-30T02:00:00",
+        "Europe/London wall clock at the start (01:00-01:30 occurs twice in autumn).",
+    ),
+    C("utc_offset_minutes", INT, 60, "Offset of local time from UTC at the start: 0 (GMT) or 60 (BST)."),
 )
 
 MARKET_TRENDS_COLUMNS = (
@@ -806,6 +814,19 @@ MARKET_CONFLICT_COLUMNS = (
     C("detected_rule_mode", STR, None, "`notify` or `block`."),
     C("detected_rule_explanation", STR, None, "What the rule says."),
     C("detected_rule_source", STR, None, "Where the rule comes from."),
+    C("registry_asset_id", STR, "REG-000004", "The asset's registry id when it is registered."),
+    C(
+        "registry_group_ids",
+        STR,
+        "12,15",
+        "Registry groups the asset is in now, comma-separated (their owners are parties too).",
+    ),
+    C(
+        "registry_group_names",
+        STR,
+        "South fleet | EV hubs",
+        "Their names, ' | '-separated, in the same order.",
+    ),
 )
 
 RESALE_COLUMNS = (

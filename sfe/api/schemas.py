@@ -6,7 +6,7 @@ The models of the table routes are built from their declaration in ``sfe.api.dat
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -98,17 +98,24 @@ _PYTHON_TYPES: dict[str, Any] = {
     "integer": int,
     "boolean": bool,
     "date": date,
-    "time": time,
     "instant": datetime,
 }
 
 
+_LOCAL_PATTERNS = {"time": r"^\d{2}:\d{2}:\d{2}$", "local": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$"}
+
+
 def item_model(dataset: Dataset) -> type[BaseModel]:
     """One row of a table route: every declared column, always present, null where unknown."""
-    fields: dict[str, Any] = {
-        c.name: (_PYTHON_TYPES[c.type] | None, Field(description=c.doc or None, examples=[c.example]))
-        for c in dataset.columns
-    }
+    fields: dict[str, Any] = {}
+    for c in dataset.columns:
+        # Local times carry no offset, so they are not RFC 3339 "time"/"date-time": text of a pattern.
+        pattern = _LOCAL_PATTERNS.get(c.type)
+        python_type = str if pattern else _PYTHON_TYPES[c.type]
+        fields[c.name] = (
+            python_type | None,
+            Field(description=c.doc or None, examples=[c.example], pattern=pattern),
+        )
     return create_model(dataset.item_schema, __config__=ConfigDict(extra="forbid"), **fields)
 
 
