@@ -263,3 +263,25 @@ def test_company_spellings_are_one_participant(demo, con):
         r[0] for r in _rows(con, "select participant_id from dim_participant where role = 'system_operator'")
     }
     assert {"neso", "ukpn", "nged", "ssen", "enwl", "npg", "spen"} <= system_operators
+
+
+def test_a_lake_without_a_registry_snapshot_builds_with_empty_registry_tables(demo, con):
+    """No raw/registry/ files (the registry was never snapshotted): the registry source reads empty tables
+    of the contract's columns and every asset and product comes from the market sources."""
+    assert not (demo.raw / "registry").exists()
+    for table in (
+        "organisations",
+        "assets",
+        "asset_market_ids",
+        "asset_groups",
+        "asset_group_memberships",
+        "products",
+    ):
+        assert _rows(con, f"select count(*) from staging.stg_registry__{table}") == [(0,)]  # noqa: S608
+    assert _rows(
+        con, "select count(*) from dim_asset where is_registered or registry_asset_id is not null"
+    ) == [(0,)]
+    assert {r[0] for r in _rows(con, "select distinct product_source from dim_product")} == {"taxonomy"}
+    assert _rows(con, "select count(*) from dim_asset where asset_type is null or size_band is null") == [
+        (0,)
+    ]
