@@ -246,3 +246,76 @@ def test_demo_seeding_registers_a_share_of_the_fleet_with_its_market_ids_once(re
         assert {a.organisation_name for a in owned} == {"Demo Flex Ltd"}
         assert len(owned) == len(first["Demo Flex Ltd"].registered)
         assert [g.group_name for g in groups.list_groups(s, demo_fsp)] == ["UK Power Networks portfolio"]
+
+
+# -- into the warehouse ----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_registered_assets_and_live_products_reach_dim_asset_and_dim_product(registry):
+    """The issue's done-when: after the next build, registered assets (their split market ids tied to
+    one asset) are in dim_asset and live registry products in dim_product."""
+    from datetime import date
+
+    import duckdb
+    import polars as pl
+
+    from pipelines.defs.registry.assets import registry_snapshot
+    from sfe import pipeline
+    from sfe.generate import generate
+    from sfe.registry import demo_assets
+
+    generate(registry, assets=40, days=20, start=date(2025, 4, 1), seed=11, progress=False)
+    portfolios = demo_assets.seed_demo_assets()
+    registered = {rid for p in portfolios for rid in p.registered}
+    so = make_principal("UK Power Networks", Role.SYSTEM_OPERATOR, operator_id="ukpn")
+    with db.session() as s:
+        product = products.register_product(
+            s,
+            so,
+            {
+                "market_id": "ukpn_flex",
+                "product_name": "Peak 2027",
+                "service_type": "Local flexibility",
+                "direction": "up",
+            },
+        )
+        products.transition(s, so, product.product_id, "live")
+        products.register_product(
+            s,
+            so,
+            {
+                "market_id": "ukpn_flex",
+                "product_name": "Still a draft",
+                "service_type": "Local flexibility",
+                "direction": "up",
+            },
+        )
+    pipeline.prepare_environment(registry)
+    assert dg.materialize([registry_snapshot], instance=dg.DagsterInstance.get()).success
+    pipeline.build()
+
+    con = duckdb.connect(str(registry.serving_db), read_only=True)
+
+    def frame(sql: str) -> pl.DataFrame:
+        cursor = con.execute(sql)
+        return pl.DataFrame(cursor.fetchall(), schema=[d[0] for d in cursor.description], orient="row")
+
+    try:
+        dim_asset = frame(
+            "select registry_asset_id, eac_unit_name, ukpn_fu_id, competition_asset_ref, mpan from dim_asset "
+            "where is_registered"
+        )
+        dim_product = frame(
+            "select product_id, product_source from dim_product where product_source = 'registry'"
+        )
+    finally:
+        con.close()
+    assert set(dim_asset["registry_asset_id"]) == registered
+    assert dim_asset["registry_asset_id"].n_unique() == dim_asset.height  # one row per registered asset
+    fleet = pl.read_csv(registry.generated / "fleet.csv", infer_schema=False)
+    mine = fleet.filter(pl.col("mpan").is_in(dim_asset["mpan"].to_list()))
+    for row in mine.iter_rows(named=True):
+        asset = dim_asset.filter(pl.col("mpan") == row["mpan"]).row(0, named=True)
+        for ref_type in ("eac_unit_name", "ukpn_fu_id", "competition_asset_ref"):
+            if row[ref_type]:
+                assert asset[ref_type] == row[ref_type]  # the ids the sources use tie to the registered asset
+    assert dim_product["product_id"].to_list() == [product.product_id]
