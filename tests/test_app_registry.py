@@ -360,3 +360,28 @@ def test_so_opens_a_consultation_two_fsps_answer_and_the_so_sees_the_results(peo
     fsp = page("consultations", people["fsp_a"])
     assert "has closed" in texts(fsp.warning) and not fsp.radio  # no more editing
     assert page("consultations", people["nged"]).get("vega_lite_chart") == []  # another SO sees nothing
+
+
+def test_the_registry_pages_through_the_app_menu(people):
+    app_file = PAGES.parent / "app.py"
+
+    def app(principal) -> AppTest:
+        at = AppTest.from_file(app_file, default_timeout=TIMEOUT)
+        at.session_state["sfe_session_token"] = session_token(principal)
+        return run(at)
+
+    def opens(principal, name: str) -> bool:
+        at = app(principal)
+        try:
+            at.switch_page(f"pages/{name}.py")
+        except ValueError:  # not in this principal's navigation
+            return False
+        run(at)
+        return True
+
+    at = app(people["fsp_a"])
+    at.switch_page("pages/my_assets.py")
+    assert run(at).title[0].value == "My assets"
+    assert opens(people["ukpn"], "my_assets") and opens(people["ukpn"], "consultations")
+    assert opens(people["investor"], "products_registry")
+    assert not opens(people["investor"], "my_assets") and not opens(people["analyst"], "consultations")
