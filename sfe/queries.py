@@ -238,6 +238,7 @@ class ListFilter:
     param: str
     column: str
     via: Literal["self", "market", "asset"] = "self"
+    as_text: bool = False  # a number, date or boolean column, compared as text (e.g. year=2025)
 
     def __post_init__(self) -> None:
         _ident(self.param)
@@ -251,8 +252,9 @@ class ListFilter:
         if self.via == "asset":
             condition = f"list_contains({values}, {_ident(self.column)})"
             return _in_dimension(spec.asset_column, "dim_asset", "asset_id", condition)
-        # Compared as text, so one filter shape serves text, number, date and boolean columns.
-        return f"list_contains({values}, CAST(t.{_ident(self.column)} AS VARCHAR))"
+        if self.as_text:  # only then: a cast on a text column would cost a scan of conversions
+            return f"list_contains({values}, CAST(t.{_ident(self.column)} AS VARCHAR))"
+        return f"list_contains({values}, t.{_ident(self.column)})"
 
     def needs(self, spec: TableSpec) -> dict[str, tuple[str, ...]]:
         """Tables and columns this filter reads (checked against the published catalog)."""
@@ -267,19 +269,21 @@ class ListFilter:
 class RowScope:
     """Which rows of per-asset data a caller may read. ``everything`` for admins.
 
-    - ``organisation_id``: an FSP sees rows of the assets its organisation registered
-      (``dim_asset.organisation_id``).
+    - ``organisation_id``: an FSP sees the rows of the assets its organisation registered
+      (``registry_asset_ids``, matched to ``dim_asset.registry_asset_id``) and rows naming its
+      organisation.
     - ``operator_id``: a system operator sees rows in the markets it operates and rows of assets in
       its area (``dno_areas``; ``None`` = a national operator, whose area is all of Great Britain).
     """
 
     everything: bool = False
     organisation_id: int | None = None
+    registry_asset_ids: tuple[str, ...] = ()
     operator_id: str | None = None
     dno_areas: tuple[str, ...] | None = None
 
 
-OWNERSHIP_COLUMN = "organisation_id"  # dim_asset column naming the registering organisation
+REGISTRY_ID_COLUMN = "registry_asset_id"  # dim_asset: the asset's id in the registry, when registered
 
 
 @dataclass(frozen=True)
@@ -317,13 +321,17 @@ class Ownership:
         if scope.everything:
             return None, params, needs
         if scope.organisation_id is not None:
-            params["scope_organisation_id"] = scope.organisation_id
+            if self.asset_columns:
+                params["scope_registry_ids"] = list(scope.registry_asset_ids)
+                condition = (
+                    f"list_contains(CAST($scope_registry_ids AS VARCHAR[]), {_ident(REGISTRY_ID_COLUMN)})"
+                )
             for column in self.asset_columns:
-                condition = f"{_ident(OWNERSHIP_COLUMN)} = $scope_organisation_id"
                 parts.append(_in_dimension(column, "dim_asset", "asset_id", condition))
                 needs[""].add(column)
-                needs.setdefault("dim_asset", set()).update({"asset_id", OWNERSHIP_COLUMN})
+                needs.setdefault("dim_asset", set()).update({"asset_id", REGISTRY_ID_COLUMN})
             if self.organisation_column is not None:
+                params["scope_organisation_id"] = scope.organisation_id
                 parts.append(f"t.{_ident(self.organisation_column)} = $scope_organisation_id")
                 needs[""].add(self.organisation_column)
         elif scope.operator_id is not None:
@@ -505,7 +513,19 @@ def _time_bounds(
     return where, params
 
 
-def table_page(
+@dataclass(frozen=True)
+class PageQuery:
+    """The statements behind one page of a table: the total, and the rows (``rows_params`` adds
+    limit and offset). ``needs`` = the tables and columns they read."""
+
+    count_sql: str
+    rows_sql: str
+    params: dict[str, Any]
+    rows_params: dict[str, Any]
+    needs: dict[str, set[str]]
+
+
+def page_query(
     spec: TableSpec,
     filters: dict[str, Iterable[str]] | None = None,
     start: datetime | date | None = None,
@@ -513,13 +533,8 @@ def table_page(
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
     scope: RowScope | None = None,
-    db: ServingDB | None = None,
-) -> Page:
-    """One page of ``spec.table``: the spec's columns, rows with the time column in [start, end),
-    matching every given filter (values of one filter are alternatives) and inside ``scope``.
-
-    Raises TableNotPublished when the publish lacks the table or a column the query needs.
-    """
+) -> PageQuery:
+    """The parameterised SQL of ``table_page`` (benchmarks run the same statements directly)."""
     _check_page(limit, offset)
     start_utc, end_utc = to_utc(start), to_utc(end)
     _check_range(start_utc, end_utc)
@@ -539,13 +554,35 @@ def table_page(
     body = f" FROM main.{_ident(spec.table)} AS t" + (" WHERE " + " AND ".join(where) if where else "")
     columns = ", ".join(f"t.{_ident(c)}" for c in spec.columns)
     order = ", ".join(f"t.{_ident(c)}" for c in spec.order_by)
+    return PageQuery(
+        count_sql="SELECT count(*)" + body,
+        rows_sql=f"SELECT {columns}{body} ORDER BY {order} LIMIT $limit OFFSET $offset",  # noqa: S608 - identifiers from the spec
+        params=params,
+        rows_params={**params, "limit": limit, "offset": offset},
+        needs=spec.needs(given, scope),
+    )
+
+
+def table_page(
+    spec: TableSpec,
+    filters: dict[str, Iterable[str]] | None = None,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+    scope: RowScope | None = None,
+    db: ServingDB | None = None,
+) -> Page:
+    """One page of ``spec.table``: the spec's columns, rows with the time column in [start, end),
+    matching every given filter (values of one filter are alternatives) and inside ``scope``.
+
+    Raises TableNotPublished when the publish lacks the table or a column the query needs.
+    """
+    query = page_query(spec, filters, start, end, limit, offset, scope)
     with _db(db).session() as s:  # one cursor: rows and total come from the same publish
-        _require(s, spec.needs(given, scope))
-        total = int(s.scalar("SELECT count(*)" + body, params or None))
-        rows = s.query(
-            f"SELECT {columns}{body} ORDER BY {order} LIMIT $limit OFFSET $offset",  # noqa: S608 - identifiers from the spec
-            {**params, "limit": limit, "offset": offset},
-        )
+        _require(s, query.needs)
+        total = int(s.scalar(query.count_sql, query.params or None))
+        rows = s.query(query.rows_sql, query.rows_params)
     return Page(rows=rows, total=total, limit=limit, offset=offset)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,16 +22,19 @@ from sfe import queries
 from sfe.api import datasets, scoping
 from sfe.api.app import create_app
 from sfe.api.ratelimit import RateLimitConfig
+from sfe.registry import db as registry_db
 from sfe.registry.access import Principal, Role
 from sfe.serving import get_db, reset_db_registry
 
 try:
+    from registry_helpers import asset_row, make_principal
     from serving_fixtures import build_serving_db, raw_rows
 except ImportError:  # tests/ imported as a package
+    from tests.registry_helpers import asset_row, make_principal
     from tests.serving_fixtures import build_serving_db, raw_rows
 
 NO_LIMIT = RateLimitConfig(per_minute=0, burst=0, limit_loopback=False)
-KIWI, OTHER_FSP = 10, 20
+KIWI, OTHER_FSP = "kiwi", "other"  # two providers, registered in the lake's registry
 INJECTED_NAME = '=HYPERLINK("http://x.example","x")'
 
 # Four assets: two of organisation KIWI (UKPN EPN area, NGED WMID area), one of another FSP in
@@ -77,9 +81,28 @@ def _create(
         )
 
 
-def _add_per_asset_tables(path: Path, organisations: dict[int, int] | None = None) -> None:
-    """Per-asset tables; ``organisations`` maps the organisation ids of ASSETS to others."""
-    organisations = organisations or {}
+def _register_providers() -> tuple[dict[str, Principal], dict[str, str]]:
+    """The two providers in the registry of the current lake, each with its ASSETS registered:
+    the providers by label, and asset_id -> registry_asset_id."""
+    from sfe.registry import assets as registry_assets
+    from sfe.registry import db as registry_db
+
+    providers = {
+        KIWI: make_principal("Kiwi Power Ltd", Role.FSP),
+        OTHER_FSP: make_principal("Other Flex Ltd", Role.FSP),
+    }
+    registry_ids = {}
+    with registry_db.session() as s:
+        for i, (asset_id, *_, owner, _mpan, _market) in enumerate(ASSETS, start=1):
+            if owner is not None:
+                record = registry_assets.register_asset(s, providers[owner], asset_row(i))
+                registry_ids[asset_id] = record.registry_asset_id
+    return providers, registry_ids
+
+
+def _add_per_asset_tables(path: Path, providers: dict[str, Principal], registry_ids: dict[str, str]) -> None:
+    """Per-asset tables: ASSETS with their registry ids, metering, settlements, bids, marts."""
+    organisations = {label: p.organisation_id for label, p in providers.items()}
     con = duckdb.connect(str(path))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -91,7 +114,7 @@ def _add_per_asset_tables(path: Path, organisations: dict[int, int] | None = Non
                 "size_band": band,
                 "capacity_mw": mw,
                 "dno_area": area,
-                "organisation_id": organisations.get(org, org),
+                "registry_asset_id": registry_ids.get(a),
                 "mpan": mpan,
                 "is_registered": org is not None,
                 "first_seen_utc": datetime(2024, 3, 1, tzinfo=UTC),
@@ -104,7 +127,7 @@ def _add_per_asset_tables(path: Path, organisations: dict[int, int] | None = Non
             "dim_asset",
             datasets.MARKET_ASSET_COLUMNS,
             assets,
-            {"organisation_id": "BIGINT", "mpan": "VARCHAR", "lat": "DOUBLE", "lon": "DOUBLE"},
+            {"registry_asset_id": "VARCHAR", "mpan": "VARCHAR", "lat": "DOUBLE", "lon": "DOUBLE"},
         )
         start = datetime.combine(METER_DAY, datetime.min.time(), tzinfo=UTC)
         metering = [
@@ -221,7 +244,7 @@ def _add_per_asset_tables(path: Path, organisations: dict[int, int] | None = Non
         ]  # fmt: skip
         _create(con, "fct_resale", datasets.RESALE_COLUMNS, resales)
         eligibility = [
-            {"subject_kind": "asset", "subject_id": f"REG-{i}", "organisation_id": organisations.get(org, org),
+            {"subject_kind": "asset", "subject_id": f"REG-{i}", "organisation_id": organisations[org],
              "dno_area": area, "product_id": product, "operator_id": operator, "verdict": "eligible"}
             for i, (org, area, product, operator) in enumerate(
                 [(KIWI, "EPN", "ukpn_secure", "ukpn"), (KIWI, "WMID", "nged_peak_reduction", "nged"),
@@ -239,19 +262,33 @@ def _add_per_asset_tables(path: Path, organisations: dict[int, int] | None = Non
         con.close()
 
 
+def _publish(root: Path) -> dict[str, Principal]:
+    """The serving fixture plus the per-asset tables, published in the lake at ``root`` (the current
+    SFE_LAKE_DIR); returns the registered providers."""
+    warehouse = root / "warehouse"
+    warehouse.mkdir(parents=True, exist_ok=True)
+    providers, registry_ids = _register_providers()
+    tmp = warehouse / "build.tmp"
+    build_serving_db(tmp)
+    _add_per_asset_tables(tmp, providers, registry_ids)
+    os.replace(tmp, warehouse / "sfe.duckdb")
+    return providers
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+    providers: dict[str, Principal]
+
+
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("api_v1") / "lake"
-    warehouse = root / "warehouse"
-    warehouse.mkdir(parents=True)
-    tmp = warehouse / "build.tmp"
-    build_serving_db(tmp)
-    _add_per_asset_tables(tmp)
-    os.replace(tmp, warehouse / "sfe.duckdb")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SFE_LAKE_DIR", str(root))
-        yield root
+        yield Lake(root, _publish(root))
         reset_db_registry()
+        registry_db.dispose_all()
 
 
 @pytest.fixture(scope="module")
@@ -295,8 +332,8 @@ def _all_rows(client, path: str, params: dict | None = None) -> list[dict]:
     return rows
 
 
-def _raw(lake: Path, table: str) -> pl.DataFrame:
-    return raw_rows(lake / "warehouse" / "sfe.duckdb", table)
+def _raw(lake: Lake, table: str) -> pl.DataFrame:
+    return raw_rows(lake.root / "warehouse" / "sfe.duckdb", table)
 
 
 # -- the declaration and the OpenAPI document -------------------------------------------------------
@@ -362,19 +399,20 @@ def test_missing_table_is_503_naming_it(client):
         _error(client.get(path, params={"format": "csv"}), 503, "not_published")
 
 
-def test_missing_ownership_column_is_503(client, app, tmp_path, monkeypatch):
-    # A warehouse whose dim_asset does not say which organisation registered an asset.
-    lake = tmp_path / "lake"
-    (lake / "warehouse").mkdir(parents=True)
-    build_serving_db(lake / "warehouse" / "sfe.duckdb")
-    con = duckdb.connect(str(lake / "warehouse" / "sfe.duckdb"))
+def test_warehouse_without_registry_ids_is_503_for_providers(client, app, lake, tmp_path, monkeypatch):
+    # A warehouse built before the registry: dim_asset cannot say which assets are registered.
+    other = tmp_path / "lake"
+    (other / "warehouse").mkdir(parents=True)
+    build_serving_db(other / "warehouse" / "sfe.duckdb")
+    con = duckdb.connect(str(other / "warehouse" / "sfe.duckdb"))
     con.execute("CREATE TABLE dim_asset (asset_id VARCHAR, dno_area VARCHAR)")
     con.execute("CREATE TABLE fct_metering AS SELECT 'a' AS asset_id, now() AS start_utc, now() AS end_utc, "
                 "1.0 AS import_mwh, 0.0 AS export_mwh, 'm' AS mpan, 'actual' AS quality")  # fmt: skip
     con.close()
-    monkeypatch.setenv("SFE_LAKE_DIR", str(lake))
-    _as(app, _principal(Role.FSP, KIWI))
-    _error(client.get("/v1/metering"), 503, "not_published", "dim_asset", "organisation_id")
+    monkeypatch.setenv("SFE_LAKE_DIR", str(other))
+    fsp = lake.providers[KIWI]
+    _as(app, fsp)
+    _error(client.get("/v1/metering"), 503, "not_published", "dim_asset", "registry_asset_id")
     _as(app, _principal(Role.SYSTEM_OPERATOR, 2, "ukpn"))
     assert client.get("/v1/metering").json()["total"] == 0  # no asset of the file is in UKPN's area
 
@@ -522,16 +560,16 @@ def test_investors_and_analysts_read_aggregates_only(client, app, role):
     assert client.get("/v1/market-trends").status_code == 200
 
 
-def test_a_provider_sees_only_its_organisations_assets(client, app):
-    _as(app, _principal(Role.FSP, KIWI))
+def test_a_provider_sees_only_its_organisations_assets(client, app, lake):
+    _as(app, lake.providers[KIWI])
     assert _assets(client, "/v1/metering") == {"ast_a1", "ast_a2"}
     assert _assets(client, "/v1/settlements") == {"ast_a1", "ast_a2"}
     assert _assets(client, "/v1/bids") == {"ast_a1", "ast_a2"}
     # Filters narrow inside the scope, never widen it.
     assert client.get("/v1/metering", params={"asset_id": "ast_a3"}).json()["total"] == 0
-    _as(app, _principal(Role.FSP, OTHER_FSP))
+    _as(app, lake.providers[OTHER_FSP])
     assert _assets(client, "/v1/metering") == {"ast_a3"}
-    _as(app, _principal(Role.FSP, 999))
+    _as(app, make_principal("New Flex Ltd", Role.FSP))  # nothing registered yet
     assert client.get("/v1/settlements").json()["total"] == 0
 
 
@@ -552,14 +590,14 @@ def _ids(client, path: str, column: str) -> set[str]:
     return {r[column] for r in _all_rows(client, path)}
 
 
-def test_ownership_across_several_columns(client, app):
+def test_ownership_across_several_columns(client, app, lake):
     # Conflicts: the asset, or either side's market / operator. Resales: seller or buyer asset, or the
     # DNO of the contract. Eligibility: the organisation, or the product's operator / the asset's area.
-    _as(app, _principal(Role.FSP, KIWI))
+    _as(app, lake.providers[KIWI])
     assert _ids(client, "/v1/market-conflicts", "conflict_id") == {"CF-1"}
     assert _ids(client, "/v1/resales", "resale_id") == {"RS-1"}  # it sold ast_a2
     assert _ids(client, "/v1/eligibility", "subject_id") == {"REG-0", "REG-1"}
-    _as(app, _principal(Role.FSP, OTHER_FSP))
+    _as(app, lake.providers[OTHER_FSP])
     assert _ids(client, "/v1/market-conflicts", "conflict_id") == set()
     assert _ids(client, "/v1/resales", "resale_id") == {"RS-1"}  # it bought into ast_a3
     _as(app, _principal(Role.SYSTEM_OPERATOR, 3, "nged"))
@@ -585,9 +623,9 @@ def test_an_admin_sees_everything(client, app, lake):
     assert _assets(client, "/v1/metering") == {a[0] for a in ASSETS}
 
 
-def test_public_routes_ignore_the_caller(client, app):
+def test_public_routes_ignore_the_caller(client, app, lake):
     anonymous = client.get("/v1/auction-results", params={"limit": 1}).json()["total"]
-    _as(app, _principal(Role.FSP, KIWI))
+    _as(app, lake.providers[KIWI])
     assert client.get("/v1/auction-results", params={"limit": 1}).json()["total"] == anonymous
 
 
@@ -601,24 +639,16 @@ def test_an_unknown_key_is_refused_not_ignored(client):
 def test_api_keys_from_the_registry_scope_the_rows(tmp_path, monkeypatch):
     from sfe.registry import api_keys
 
+    monkeypatch.setenv("SFE_LAKE_DIR", str(tmp_path / "lake"))  # the registry lives in the lake too
     try:
-        from registry_helpers import make_principal
-    except ImportError:  # tests/ imported as a package
-        from tests.registry_helpers import make_principal
-
-    lake = tmp_path / "lake"
-    (lake / "warehouse").mkdir(parents=True)
-    monkeypatch.setenv("SFE_LAKE_DIR", str(lake))  # the registry lives in the lake too
-    users = {
-        "fsp": make_principal("Kiwi Power Ltd", Role.FSP),
-        "so": make_principal("UK Power Networks", Role.SYSTEM_OPERATOR, operator_id="ukpn"),
-        "investor": make_principal("Demo Capital", Role.INVESTOR),
-        "admin": make_principal("SFE", Role.ADMIN),
-    }
-    keys = {name: api_keys.create_key(p, "tests")[1] for name, p in users.items()}
-    build_serving_db(lake / "warehouse" / "sfe.duckdb")
-    _add_per_asset_tables(lake / "warehouse" / "sfe.duckdb", {KIWI: users["fsp"].organisation_id})
-    try:
+        providers = _publish(tmp_path / "lake")
+        users = {
+            "fsp": providers[KIWI],
+            "so": make_principal("UK Power Networks", Role.SYSTEM_OPERATOR, operator_id="ukpn"),
+            "investor": make_principal("Demo Capital", Role.INVESTOR),
+            "admin": make_principal("SFE", Role.ADMIN),
+        }
+        keys = {name: api_keys.create_key(p, "tests")[1] for name, p in users.items()}
         with TestClient(create_app(rate_limit=NO_LIMIT)) as client:
 
             def assets(name: str, header: str = "X-API-Key") -> set[str]:
@@ -636,6 +666,7 @@ def test_api_keys_from_the_registry_scope_the_rows(tmp_path, monkeypatch):
             _error(client.get("/v1/metering", headers={"X-API-Key": keys["fsp"]}), 401, "invalid_api_key")
     finally:
         reset_db_registry()
+        registry_db.dispose_all()
 
 
 # -- forecast inputs --------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Public market data and aggregates are open to everyone. Per-asset data (bids, settlements, metering,
 and the per-asset marts) is scoped by the caller's role, resolved from an API key:
 
-- ``fsp``: the rows of the assets its organisation registered (``dim_asset.organisation_id``);
+- ``fsp``: the rows of the assets its organisation registered (the registry's ids, matched to
+  ``dim_asset.registry_asset_id``: an asset counts once a build has published it);
 - ``system_operator``: the rows in the markets its operator runs and of the assets in its area (the
   DNO licence areas of its operator; a national operator's area is all of Great Britain);
 - ``admin``: everything;
@@ -24,6 +25,8 @@ from fastapi import Depends
 from sfe import queries, taxonomy
 from sfe.api import security
 from sfe.api.common import ApiError
+from sfe.registry import assets as registry_assets
+from sfe.registry import db as registry_db
 from sfe.registry.access import Principal
 
 AGGREGATE_ROUTES = "/v1/market-trends, /v1/asset-value, /v1/forecast-inputs"
@@ -40,6 +43,14 @@ def current_principal(
 
 
 Caller = Annotated[Principal | None, Depends(current_principal)]
+
+
+def registered_asset_ids(principal: Principal) -> tuple[str, ...]:
+    """Registry ids of the assets the principal's organisation registered, retired ones included (their
+    history stays theirs). Read live from the registry: a new registration counts at once."""
+    with registry_db.session() as s:
+        assets = registry_assets.list_assets(s, principal, include_retired=True)
+    return tuple(sorted(a.registry_asset_id for a in assets))
 
 
 @cache
@@ -68,7 +79,9 @@ def row_scope(principal: Principal | None) -> queries.RowScope:
     if principal.is_admin:
         return queries.RowScope(everything=True)
     if role == "fsp":
-        return queries.RowScope(organisation_id=principal.organisation_id)
+        return queries.RowScope(
+            organisation_id=principal.organisation_id, registry_asset_ids=registered_asset_ids(principal)
+        )
     if role == "system_operator":
         operator_id = principal.operator_id
         if not operator_id:
