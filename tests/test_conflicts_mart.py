@@ -25,7 +25,7 @@ from sfe.generate import generate
 
 pytestmark = pytest.mark.slow
 
-# Small enough to build in a few minutes, large enough for planted conflicts of every kind and resales.
+# Small enough to build in a few minutes, large enough for planted conflicts of several kinds and resales.
 DEMO = {"assets": 40, "days": 100, "start": date(2025, 9, 1), "seed": 7}
 _built: dict[str, LakePaths] = {}
 
@@ -37,11 +37,18 @@ def built_demo_lake(tmp_path_factory: pytest.TempPathFactory) -> LakePaths:
         if given:
             _built["lake"] = LakePaths(Path(given).resolve())
         else:
+            from sfe.registry import db, demo_assets, snapshot
+
             root = tmp_path_factory.mktemp("conflicts") / "lake"
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("SFE_LAKE_DIR", str(root))
                 paths = LakePaths(root)
                 generate(paths, progress=False, **DEMO)
+                # As on the demo: some FSPs register their assets (tying ids no source links) and groups.
+                db.dispose_all()
+                demo_assets.seed_demo_assets(paths)
+                snapshot.write_snapshot(paths)
+                db.dispose_all()
                 pipeline.build()
             _built["lake"] = paths
     return _built["lake"]
@@ -145,6 +152,26 @@ def test_conflicts_are_on_one_physical_asset(lake, con):
     for conflict in _conflicts(con):
         assert bridge[conflict["source_asset_ref_a"]] == conflict["asset_id"]
         assert bridge[conflict["source_asset_ref_b"]] == conflict["asset_id"]
+
+
+def test_conflicts_of_registered_assets_name_their_current_groups(lake, con):
+    members = con.execute(
+        """
+        select a.asset_id, list(m.group_id order by m.group_id)
+        from dim_asset as a
+        join staging.stg_registry__asset_group_memberships as m
+            on a.registry_asset_id = m.registry_asset_id and m.valid_to_utc is null
+        group by a.asset_id
+        """
+    ).fetchall()
+    groups_of = {asset_id: ", ".join(str(g) for g in group_ids) for asset_id, group_ids in members}
+    conflicts = _conflicts(con)
+    registered = dict(con.execute("select asset_id, registry_asset_id from dim_asset").fetchall())
+    for conflict in conflicts:
+        assert conflict["registry_asset_id"] == registered[conflict["asset_id"]]
+        assert conflict["registry_group_ids"] == groups_of.get(conflict["asset_id"]), conflict
+    if not os.environ.get("SFE_CONFLICTS_TEST_LAKE"):
+        assert any(c["registry_group_ids"] for c in conflicts), "the demo must have a conflict in a group"
 
 
 def test_conflict_ids_are_stable_across_rebuilds(lake, con, tmp_path):
