@@ -176,4 +176,4 @@ def test_each_role_sees_only_its_part(world):
         investor = _page(page, world, "investor")
         assert "not available for your role" in investor.error[0].value
     contracts_page = _page("contracts.py", world, "fsp")
-    assert len(contracts_page.tabs) == 1  # providers do not edit templates
+    assert not contracts_page.tabs and "ct_product" not in {sb.key for sb in contracts_page.selectbox}

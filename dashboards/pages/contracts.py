@@ -64,7 +64,7 @@ for message in st.session_state.pop(FLASH, []):
     st.success(message, icon=":material/check_circle:")
 
 is_so = me.role == Role.SYSTEM_OPERATOR or me.is_admin
-tabs = st.tabs(["Contracts", "Templates"] if is_so else ["Contracts"])
+tabs = st.tabs(["Contracts", "Templates"]) if is_so else [st.container()]  # providers write no templates
 
 # -- contracts -------------------------------------------------------------------------------------
 with tabs[0]:

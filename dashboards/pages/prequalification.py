@@ -88,6 +88,24 @@ def field_input(f: pq.FormField, key: str, default: Any = None) -> Any:
     return st.text_input(label, value=default or "", key=key, help=help_text)
 
 
+def _label(fields: dict[str, pq.FormField], name: str) -> str:
+    return fields[name].label if name in fields else name
+
+
+def _answer(fields: dict[str, pq.FormField], name: str, value: Any) -> str:
+    """A stored value as a person reads it (choice labels, yes/no, lists joined)."""
+    f = fields.get(name)
+    if value is None or value == "" or value == []:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if f is not None and f.choices:
+        return str(f.choices.get(value, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def show_checks_and_verdicts(checks: list[dict], verdicts: list[dict]) -> None:
     for c in checks:
         st.markdown(f"{OUTCOME_ICONS.get(c['outcome'], '')} **{c['label']}** — {c['explanation']}")
@@ -101,23 +119,32 @@ def show_dossier(d: pq.DossierView, key: str) -> None:
     st.caption(
         f"Version {d.version} of {d.current_version}, saved {_local(d.saved_at)} by {d.saved_by or '—'}"
     )
-    labels = {f.name: f.label for f in pq.TECHNICAL_FIELDS}
-    choices = {**pq.DIRECTIONS, **pq.TELEMETRY, **pq.CONTROL_METHODS}
+    technical = {f.name: f for f in pq.TECHNICAL_FIELDS}
     st.dataframe(
         pd.DataFrame(
             [
-                {"Technical data": labels.get(k, k), "Value": str(choices.get(v, v))}
+                {"Technical data": _label(technical, k), "Value": _answer(technical, k, v)}
                 for k, v in d.technical.items()
             ]
         ),
         hide_index=True,
     )
-    if d.metering:
-        st.markdown("**Metering**")
-        st.dataframe(pd.DataFrame(d.metering), hide_index=True)
-    if d.tests:
-        st.markdown("**Test evidence**")
-        st.dataframe(pd.DataFrame(d.tests), hide_index=True)
+    for title, fields, rows in (
+        ("Metering", pq.METER_FIELDS, d.metering),
+        ("Test evidence", pq.TEST_FIELDS, d.tests),
+    ):
+        if rows:
+            by_name = {f.name: f for f in fields}
+            st.markdown(f"**{title}**")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {by_name[f.name].label: _answer(by_name, f.name, row.get(f.name)) for f in fields}
+                        for row in rows
+                    ]
+                ),
+                hide_index=True,
+            )
     if d.documents:
         st.markdown("**Documents**")
         for doc in d.documents:
@@ -155,7 +182,13 @@ def show_application(a: pq.ApplicationView, key: str) -> None:
     if a.extras:
         st.markdown("**Product-specific answers**")
         st.dataframe(
-            pd.DataFrame([{"Field": k, "Answer": str(v)} for k, v in a.extras.items()]), hide_index=True
+            pd.DataFrame(
+                [
+                    {"Question": _label(pq.EXTRA_FIELDS, k), "Answer": _answer(pq.EXTRA_FIELDS, k, v)}
+                    for k, v in a.extras.items()
+                ]
+            ),
+            hide_index=True,
         )
     st.markdown("**Checks and rules at submission**")
     show_checks_and_verdicts(a.checks, a.rules_verdicts)

@@ -340,7 +340,7 @@ def _technical_need(field_name: str, label: str) -> Callable[[DossierData], tupl
     def check(d: DossierData) -> tuple[str, str]:
         if d.technical.get(field_name) is None:
             return "missing", f"the dossier has no {label} (technical data '{field_name}')"
-        return "pass", f"{label}: {d.technical[field_name]}"
+        return "pass", f"{label}: {float(d.technical[field_name]):g}"
 
     return check
 
@@ -521,6 +521,40 @@ def _registry_product(s: Session, product_id: str):
     return s.scalars(select(Product).where(Product.product_id == product_id)).one_or_none()
 
 
+_AVAILABILITY_PRICE = FormField(
+    "availability_price_gbp_per_mw_h",
+    "Your availability price (£/MW/h)",
+    "float",
+    minimum=0,
+    help="The product sets no availability price on SFE; leave empty if it pays none.",
+)
+_UTILISATION_PRICE = FormField(
+    "utilisation_price_gbp_per_mwh",
+    "Your utilisation price (£/MWh)",
+    "float",
+    minimum=0,
+    help="The product sets no utilisation price on SFE; leave empty if it pays none.",
+)
+_REQUIREMENTS_CONFIRMED = FormField(
+    "requirements_confirmed",
+    "I confirm the asset meets the operator's prequalification requirements",
+    "bool",
+    required=True,
+    must_be_true=True,
+)
+# Every extra any product asks, by name (for showing answers with their labels).
+EXTRA_FIELDS: dict[str, FormField] = {
+    f.name: f
+    for f in (
+        *_COMMON_EXTRAS,
+        _AVAILABILITY_PRICE,
+        _UTILISATION_PRICE,
+        _REQUIREMENTS_CONFIRMED,
+        *(f for k in PRODUCT_KINDS for f in k.extras),
+    )
+}
+
+
 def _product_form(s: Session, product: ProductInfo) -> ProductForm:
     kind = product_kind(product)
     registered = _registry_product(s, product.product_id) if product.source == "registry" else None
@@ -528,49 +562,18 @@ def _product_form(s: Session, product: ProductInfo) -> ProductForm:
     availability = registered.availability_price_gbp_per_mw_h if registered else None
     utilisation = registered.utilisation_price_gbp_per_mwh if registered else None
     if availability is None:
-        fields.append(
-            FormField(
-                "availability_price_gbp_per_mw_h",
-                "Your availability price (£/MW/h)",
-                "float",
-                minimum=0,
-                help="The product sets no availability price on SFE; leave empty if it pays none.",
-            )
-        )
+        fields.append(_AVAILABILITY_PRICE)
     if utilisation is None:
-        fields.append(
-            FormField(
-                "utilisation_price_gbp_per_mwh",
-                "Your utilisation price (£/MWh)",
-                "float",
-                minimum=0,
-                help="The product sets no utilisation price on SFE; leave empty if it pays none.",
-            )
-        )
+        fields.append(_UTILISATION_PRICE)
     extras = list(kind.extras)
     if kind.kind == "dno_local_flexibility" and product.zones:
         # The product names its zones: offer exactly those.
-        extras[0] = FormField(
-            "flexibility_zone",
-            "Flexibility zone you offer in",
-            "choice",
-            required=True,
-            choices={z: z for z in product.zones},
-        )
+        extras[0] = replace(extras[0], type="choice", required=True, choices={z: z for z in product.zones})
     fields += extras
     needs = list(kind.needs)
     requirements = (registered.prequalification_requirements or "").strip() if registered else ""
     if requirements:
-        fields.append(
-            FormField(
-                "requirements_confirmed",
-                "I confirm the asset meets the operator's prequalification requirements",
-                "bool",
-                required=True,
-                must_be_true=True,
-                help=requirements,
-            )
-        )
+        fields.append(replace(_REQUIREMENTS_CONFIRMED, help=requirements))
     min_duration = registered.min_duration_min if registered else None
     if min_duration is not None and "duration" not in needs:
         needs.append("duration")
@@ -1220,7 +1223,9 @@ def product_form(
                 select(AssetMarketId.ref_type, AssetMarketId.source_asset_ref).where(
                     AssetMarketId.asset_id == subject.id
                 )
-            ).tuples().all()
+            )
+            .tuples()
+            .all()
         )
         names = {f.name for f in form.fields}
         for ref_type in ("eac_unit_name", "bm_unit", "competition_asset_ref"):
