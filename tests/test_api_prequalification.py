@@ -12,6 +12,7 @@ from sfe.api.app import create_app
 from sfe.api.ratelimit import RateLimitConfig
 from sfe.api.routes import prequalification as prequalification_routes
 from sfe.registry import db
+from sfe.registry import prequalification as pq
 from sfe.rules import reference
 
 from .identity_helpers import session_token
@@ -128,7 +129,7 @@ def test_the_done_when_flow_over_http(client, auth, world):
     assert state("fsp")[0] == sorted((p, "prequalified") for p in TWO_PRODUCTS)
 
 
-def test_invalid_input_is_named_and_documents_travel_by_hash(client, auth, world):
+def test_invalid_input_is_named_and_documents_travel_by_hash(client, auth, world, monkeypatch):
     subject = group_ref(world)
     bad = dossier_input()
     bad["metering"][0]["meter_type"] = "steam"
@@ -165,6 +166,14 @@ def test_invalid_input_is_named_and_documents_travel_by_hash(client, auth, world
         ).status_code
         == 404
     )
+
+    monkeypatch.setattr(pq, "MAX_DOCUMENT_BYTES", 64)
+    too_big = client.post(
+        f"/v1/prequalification/dossiers/{subject}/documents?filename=big.txt",
+        content=b"x" * 65,
+        headers={**auth["fsp"], "Content-Type": "application/octet-stream"},
+    )
+    assert too_big.status_code == 413 and too_big.json()["error"] == "too_large"
 
     body = {"subject_id": subject, "products": {"ukpn_secure": {"offered_capacity_mw": 9}}}
     refused = client.post("/v1/prequalification/applications", json=body, headers=auth["fsp"])

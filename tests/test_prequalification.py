@@ -186,9 +186,11 @@ def test_the_dossier_is_versioned_and_applications_keep_the_version_they_were_ma
         second = pq.save_dossier(s, world["fsp"], group_ref(world), **changed, change_note="longer tests")
         app = pq.get_application(s, world["fsp"], outcome.application.application_id)
         versions = pq.dossier_versions(s, world["fsp"], second.dossier_id)
+        technical = pq.rules_technical(s, world["fsp"], group_ref(world))  # what eligibility can reuse
     assert second.version == 2 and second.change_note == "longer tests"
     assert (app.dossier_version, app.dossier_current_version) == (1, 2)
     assert [v.technical["max_duration_min"] for v in versions] == [240, 120]
+    assert technical == {"REG-000001": {"response_time_s": 2.0}, "REG-000002": {"response_time_s": 2.0}}
 
 
 def test_documents_are_stored_by_hash_with_type_and_size_limits(world, lake_paths, monkeypatch):

@@ -988,20 +988,26 @@ def save_dossier(
         dossier.current_version = version
         dossier.updated_at = now
         action = "prequal.dossier_update"
-    s.add(
-        PrequalDossierVersion(
-            dossier_id=dossier.id,
-            version=version,
-            technical=clean_technical,
-            metering=clean_meters,
-            tests=clean_tests,
-            change_note=note,
-            created_by_id=principal.user_id,
-            created_at=now,
-        )
-    )
-    s.flush()
-    kind, subject_id, _ = _subject_id(s, dossier)
+    try:
+        with s.begin_nested():
+            s.add(
+                PrequalDossierVersion(
+                    dossier_id=dossier.id,
+                    version=version,
+                    technical=clean_technical,
+                    metering=clean_meters,
+                    tests=clean_tests,
+                    change_note=note,
+                    created_by_id=principal.user_id,
+                    created_at=now,
+                )
+            )
+            s.flush()
+    except IntegrityError:  # (dossier, version) is unique: a colleague saved the same version first
+        raise Conflict(
+            "a colleague saved this dossier at the same moment; reload it and save again"
+        ) from None
+    _, subject_id, _ = _subject_id(s, dossier)
     audit.record(
         s, principal, action, "prequal_dossier", dossier.id, subject=subject_id, version=version, note=note
     )
@@ -1678,6 +1684,23 @@ def status_by_product(s: Session, principal: Principal, subject_ref: str) -> lis
     for view in list_applications(s, principal, subject_ref=subject_ref):
         latest.setdefault(view.product_id, view)
     return sorted(latest.values(), key=lambda v: (v.product_name, v.product_id))
+
+
+def rules_technical(s: Session, principal: Principal, subject_ref: str) -> dict[str, Any] | None:
+    """The dossier's technical data in the form the eligibility functions take (``technical``): for
+    an asset ``{"response_time_s": ...}``, for a group the same per member registry id. None when
+    the subject has no dossier or the dossier holds no technical data the rules engine reads."""
+    subject = _resolve_subject(s, principal, subject_ref)
+    dossier = _dossier_of(s, subject)
+    if dossier is None:
+        return None
+    response = _version_row(s, dossier).technical.get("response_time_s")
+    if response is None:
+        return None
+    data = {"response_time_s": response}
+    if isinstance(subject, Asset):
+        return data
+    return {facts.asset_ref(a): data for a in facts.current_members(s, subject)}
 
 
 # -- applications: review ----------------------------------------------------------------------

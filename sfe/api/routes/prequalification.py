@@ -16,17 +16,17 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from sfe.api.routes.registry import REFUSALS, raw_body, refusals_as_json
+from sfe.api.common import ApiError
+from sfe.api.routes.registry import REFUSALS, refusals_as_json
 from sfe.api.security import require_roles
 from sfe.registry import contracts, db
 from sfe.registry import prequalification as pq
 from sfe.registry.access import NotFound, Principal, Role
-from sfe.registry.validation import FieldError, InvalidInput
 
 TAG_PREQUALIFICATION = "registry: prequalification"
 TAG_CONTRACTS = "registry: contracts"
@@ -43,11 +43,27 @@ router = APIRouter(prefix="/v1")
 Fsp = Annotated[Principal, Depends(require_roles(Role.FSP))]
 SystemOperator = Annotated[Principal, Depends(require_roles(Role.SYSTEM_OPERATOR))]
 Party = Annotated[Principal, Depends(require_roles(Role.FSP, Role.SYSTEM_OPERATOR))]
-# Documents are downloaded, never rendered on the API's origin.
+# Documents are downloaded, never rendered on the API's origin (a contract's HTML keeps its own styles).
 DOWNLOAD_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "sandbox; default-src 'none'",
+    "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'",
 }
+
+
+async def document_body(request: Request) -> bytes:
+    """The uploaded file, refused with 413 as soon as it is larger than a document may be (the
+    declared length is checked first; a body without one is counted while it streams in)."""
+    limit = pq.MAX_DOCUMENT_BYTES
+    too_large = ApiError(413, "too_large", f"the document is larger than {limit / 1e6:.0f} MB")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
 
 
 def _json(value: Any, status_code: int = 200) -> JSONResponse:
@@ -228,15 +244,11 @@ def dossier_versions(me: Fsp, subject_id: str) -> Response:
 def upload_document(
     me: Fsp,
     subject_id: str,
-    body: Annotated[bytes, Depends(raw_body)],
+    body: Annotated[bytes, Depends(document_body)],
     filename: Annotated[str, Query(description="the original file name, e.g. response-test.pdf")],
 ) -> Response:
-    """The file as the request body. PDF, PNG, JPEG, CSV, TXT, XLSX or DOCX up to 10 MB; the type is
-    read from the content and must agree with the name."""
-    if len(body) > pq.MAX_DOCUMENT_BYTES:
-        raise InvalidInput(
-            [FieldError("file", f"the body is larger than {pq.MAX_DOCUMENT_BYTES / 1e6:.0f} MB")]
-        )
+    """The file as the request body. PDF, PNG, JPEG, CSV, TXT, XLSX or DOCX up to 10 MB (413 above);
+    the type is read from the content and must agree with the name."""
     with db.session() as s:
         return _json(asdict(pq.add_document(s, me, subject_id, filename, body)), 201)
 
