@@ -71,6 +71,20 @@ def test_template_placeholders_are_checked_on_save_naming_the_unknown_one(world)
             "{{fsp_name}}",
             [{"reference": "X", "url": "javascript:alert(1)"}],
         )
+    # the editor's one-line-per-reference text round-trips; a line with a fourth part is refused
+    assert contracts.parse_terms_text(contracts.terms_text(TERMS)) == TERMS
+    with (
+        pytest.raises(InvalidInput, match=r"standard_terms\[2\]: has more than three parts"),
+        db.session() as s,
+    ):
+        contracts.save_template(
+            s,
+            world["ukpn"],
+            "ukpn_secure",
+            "T",
+            "{{fsp_name}}",
+            contracts.parse_terms_text("A\nB | t | https://x | y"),
+        )
     with db.session() as s:
         assert contracts.get_template(s, world["ukpn"], "ukpn_secure") is None
 

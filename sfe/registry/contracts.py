@@ -89,7 +89,6 @@ MAX_BODY_CHARS = 60_000
 MAX_STANDARD_TERMS = 40
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")
 _URL = re.compile(r"^https?://[^\s<>\"']+$")
 
 AWAITING, AMENDMENT_PENDING, EXECUTED = "awaiting_acceptance", "amendment_pending", "executed"
@@ -139,7 +138,9 @@ def clean_standard_terms(errors: Errors, terms: Iterable[Any]) -> list[dict[str,
             errors.add(name, "must be an object with reference, title and url")
             continue
         unknown = sorted(set(term) - {"reference", "title", "url"})
-        if unknown:
+        if "extra" in unknown:  # parse_terms_text: a line with more than three parts
+            errors.add(name, "has more than three parts; write reference | title | address")
+        elif unknown:
             errors.add(name, f"unknown field(s) {', '.join(unknown)}")
         reference = errors.text(f"{name}.reference", term.get("reference"), required=True, max_len=200)
         title = errors.text(f"{name}.title", term.get("title"), max_len=300)
@@ -355,9 +356,6 @@ def save_template(
     clean_body = errors.text("body", body, required=True, max_len=MAX_BODY_CHARS, multiline=True)
     clean_terms = clean_standard_terms(errors, standard_terms)
     note = errors.text("change_note", change_note, max_len=2000, multiline=True)
-    for name, value in (("title", clean_title), ("body", clean_body)):
-        if value and _PRIVATE_USE.search(value):
-            errors.add(name, "contains private-use characters, which contracts cannot carry")
     errors.raise_if_any()
     used = placeholders_in(clean_title, "title") + placeholders_in(clean_body, "body")
     missing = [p for p in REQUIRED_PLACEHOLDERS if p not in used]
