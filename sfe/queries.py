@@ -581,9 +581,19 @@ def table_page(
     query = page_query(spec, filters, start, end, limit, offset, scope)
     with _db(db).session() as s:  # one cursor: rows and total come from the same publish
         _require(s, query.needs)
-        total = int(s.scalar(query.count_sql, query.params or None))
         rows = s.query(query.rows_sql, query.rows_params)
+        total = total_of_page(rows.height, limit, offset)
+        if total is None:
+            total = int(s.scalar(query.count_sql, query.params or None))
     return Page(rows=rows, total=total, limit=limit, offset=offset)
+
+
+def total_of_page(rows: int, limit: int, offset: int) -> int | None:
+    """The total a page implies without counting: a page that is not full is the last one (or the
+    only one). None when it cannot tell (a full page, or an empty one past the end)."""
+    if rows < limit and (rows > 0 or offset == 0):
+        return offset + rows
+    return None
 
 
 AUCTION_RESULTS = TableSpec(

@@ -802,3 +802,10 @@ def test_rate_limit_settings_from_the_environment(monkeypatch):
         RateLimitConfig.from_env()
     monkeypatch.setenv("SFE_API_RATE_PER_MIN", "0")
     assert not RateLimitConfig.from_env().enabled
+
+
+def test_a_page_that_is_not_full_gives_the_total_without_counting():
+    assert queries.total_of_page(42, 50, 150) == 192  # the last page
+    assert queries.total_of_page(0, 50, 0) == 0
+    assert queries.total_of_page(50, 50, 0) is None  # a full page: more may follow
+    assert queries.total_of_page(0, 50, 200) is None  # past the end: count

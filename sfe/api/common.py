@@ -65,7 +65,7 @@ def error_response(
 
 
 # -- the warehouse ------------------------------------------------------------------------------
-def serving_db() -> ServingDB:
+async def serving_db() -> ServingDB:
     """The process-wide read-only warehouse for the current SFE_LAKE_DIR (a FastAPI dependency)."""
     return get_db()
 
@@ -227,26 +227,19 @@ def tabular_content(json_example: Any = None, csv_example: str | None = None) ->
 
 # -- rendering ----------------------------------------------------------------------------------
 def json_ready(df: pl.DataFrame) -> pl.DataFrame:
-    """Instants as ISO 8601 text with their offset, dates and times as ISO text, NaN as null."""
+    """What Polars' JSON writer does not already write as the API documents: local (naive) instants
+    as ISO 8601 with a 'T', times of day as HH:MM:SS, decimals as numbers. (Instants with a zone come
+    out as ISO 8601 with their offset, dates as YYYY-MM-DD and NaN as null without help.)"""
     exprs = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
-        if isinstance(dtype, pl.Datetime):
-            fmt = csv_safe.DATETIME_FORMAT if dtype.time_zone else csv_safe.NAIVE_DATETIME_FORMAT
-            exprs.append(col.dt.to_string(fmt))
-        elif dtype == pl.Date:
-            exprs.append(col.dt.to_string("%Y-%m-%d"))
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            exprs.append(col.dt.to_string(csv_safe.NAIVE_DATETIME_FORMAT))
         elif dtype == pl.Time:
             exprs.append(col.dt.to_string("%H:%M:%S"))
-        elif dtype.is_float():
-            exprs.append(col.fill_nan(None))
         elif isinstance(dtype, pl.Decimal):  # JSON has no decimal type
             exprs.append(col.cast(pl.Float64))
     return df.with_columns(exprs) if exprs else df
-
-
-def records(df: pl.DataFrame) -> list[dict[str, Any]]:
-    return json_ready(df).to_dicts()
 
 
 def json_rows(df: pl.DataFrame) -> str:
@@ -254,6 +247,11 @@ def json_rows(df: pl.DataFrame) -> str:
     if df.width == 0:
         return "[]"
     return json_ready(df).write_json()
+
+
+def records(df: pl.DataFrame) -> list[dict[str, Any]]:
+    """The rows as JSON-ready dicts (the same text as ``json_rows``, parsed)."""
+    return json.loads(json_rows(df))
 
 
 def parquet_bytes(df: pl.DataFrame) -> bytes:
