@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import polars as pl
 
+from sfe import crashpoints
 from sfe.config import LakePaths, lake
 from sfe.sources import CONNECTORS, connector
 from sfe.sources.base import PARTITION_COLUMN, FileRejected, Source
@@ -66,13 +69,19 @@ class FileRecord:
         return [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1)]
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
+def write_parquet_atomic(df: pl.DataFrame, path: Path, compression: str = "zstd") -> str:
+    """Write ``df`` to ``path`` via a temp file and a rename; returns the file's SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.write_parquet(tmp, compression="zstd", statistics=True)
-    with open(tmp, "rb") as fh:
+    buffer = io.BytesIO()
+    df.write_parquet(buffer, compression=compression, statistics=True)
+    data = buffer.getbuffer()
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _write_text_atomic(text: str, path: Path) -> None:
@@ -87,6 +96,16 @@ def _copy_atomic(source: Path, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)
+
+
+_HAND_OVER_MAX_BYTES = 512 << 20  # larger files are hashed in a stream and read again by the parser
+
+
+def _read_and_hash(path: Path) -> tuple[bytes | None, str]:
+    if path.stat().st_size > _HAND_OVER_MAX_BYTES:
+        return None, sha256_of(path)
+    data = path.read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
 
 
 def sha256_of(path: Path) -> str:
@@ -137,9 +156,23 @@ class Catalog:
         if days or self.pending_path.exists():
             _write_text_atomic(json.dumps(sorted(d.isoformat() for d in days)), self.pending_path)
 
+    # SHA-256 of every raw partition as written, so that a damaged file is caught before it is
+    # built into the warehouse (a flipped byte inside a Parquet page can read as a wrong value).
+    @property
+    def checksums_path(self) -> Path:
+        return self.dir / "raw_checksums.json"
 
-def remove_stale_temp_files(*folders: Path) -> list[Path]:
-    """Delete temp files (``.<name>.<pid>.tmp``) that a killed writer left behind in these folders.
+    def checksums(self) -> dict[str, str]:
+        if not self.checksums_path.exists():
+            return {}
+        return json.loads(self.checksums_path.read_text(encoding="utf-8"))
+
+    def set_checksums(self, checksums: dict[str, str]) -> None:
+        _write_text_atomic(json.dumps(dict(sorted(checksums.items())), indent=0), self.checksums_path)
+
+
+def remove_stale_temp_files(*folders: Path, recursive: bool = True) -> list[Path]:
+    """Delete temp files and folders (``.<name>.<pid>.tmp``) that a killed writer left behind.
 
     A temp file whose writer is still running is kept.
     """
@@ -147,9 +180,9 @@ def remove_stale_temp_files(*folders: Path) -> list[Path]:
     for folder in folders:
         if not folder.is_dir():
             continue
-        for tmp in folder.rglob(".*.tmp"):
-            pid = tmp.name.rsplit(".", 2)[-2]
-            if pid.isdigit() and _process_alive(int(pid)):
+        for tmp in folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"):
+            pid = next((part for part in reversed(tmp.name.split(".")) if part.isdigit()), "")
+            if pid and _process_alive(int(pid)):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 if tmp.is_dir():
@@ -196,8 +229,44 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def parse_one(src: Source, paths: LakePaths, path: Path, record: FileRecord) -> FileRecord:
-    """Parse one new file into parsed/ and quarantine/; fill in the record's counts."""
+# Parsed frames kept for the build_partitions that follows scan_landing in the same process (see
+# parsed_in_memory): it then need not read back what was just written.
+_in_memory: OrderedDict[str, pl.DataFrame] | None = None
+_IN_MEMORY_MAX_BYTES = 2 << 30
+
+
+@contextlib.contextmanager
+def parsed_in_memory() -> Iterator[None]:
+    """Within this block, files parsed by scan_landing stay in memory (up to 2 GiB, newest kept)
+    for build_partitions to use instead of reading parsed/ back."""
+    global _in_memory
+    outer, _in_memory = _in_memory, OrderedDict()
+    try:
+        yield
+    finally:
+        _in_memory = outer
+
+
+def _remember_parsed(sha: str, rows: pl.DataFrame) -> None:
+    if _in_memory is None:
+        return
+    _in_memory[sha] = rows
+    while sum(frame.estimated_size() for frame in _in_memory.values()) > _IN_MEMORY_MAX_BYTES:
+        _in_memory.popitem(last=False)
+
+
+def _parsed_rows(record: FileRecord, path: Path) -> pl.LazyFrame:
+    if _in_memory is not None and record.sha256 in _in_memory:
+        return _in_memory.pop(record.sha256).lazy()
+    return pl.scan_parquet(path)
+
+
+def parse_one(
+    src: Source, paths: LakePaths, path: Path, record: FileRecord, data: bytes | None = None
+) -> FileRecord:
+    """Parse one new file into parsed/ and quarantine/; fill in the record's counts.
+
+    ``data`` is the file's content if the caller has read it already."""
     try:
         if path.suffix.lower() not in src.file_extensions:
             raise FileRejected(
@@ -209,12 +278,15 @@ def parse_one(src: Source, paths: LakePaths, path: Path, record: FileRecord) -> 
             source_file=record.file_name,
             sha256=record.sha256,
             ingested_at=datetime.fromisoformat(record.first_seen_at),
+            data=data,
         )
     except FileRejected as exc:
         _copy_atomic(path, paths.quarantine / src.source_id / "files" / f"{record.sha256[:12]}__{path.name}")
         record.status, record.reason = "rejected", str(exc)
         return record
-    write_parquet_atomic(parsed.rows, paths.parsed / src.source_id / f"{record.sha256}.parquet")
+    # LZ4: parsed/ is an internal cache, written once per file and read back by every rebuild.
+    write_parquet_atomic(parsed.rows, paths.parsed / src.source_id / f"{record.sha256}.parquet", "lz4")
+    _remember_parsed(record.sha256, parsed.rows)
     if parsed.quarantined.height:
         write_parquet_atomic(
             parsed.quarantined, paths.quarantine / src.source_id / "rows" / f"{record.sha256}.parquet"
@@ -259,10 +331,15 @@ def scan_landing(
             if previous and (previous.size_bytes, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 continue
             candidates.append((path, name, stat))
-        hashes = hashers.map(lambda candidate: sha256_of(candidate[0]), candidates)
+        # One file ahead is read and hashed in the background; the parser gets the bytes read.
+        loads = [hashers.submit(_read_and_hash, candidates[0][0])] if candidates else []
         dirty = False
         last_checkpoint = time.monotonic()
-        for (path, name, stat), sha in zip(candidates, hashes, strict=True):
+        for k, (path, name, stat) in enumerate(candidates):
+            data, sha = loads[k].result()
+            loads[k] = None
+            if k + 1 < len(candidates):
+                loads.append(hashers.submit(_read_and_hash, candidates[k + 1][0]))
             if (name, sha) in known:
                 previous = latest[name]
                 if previous.sha256 == sha and previous.mtime_ns != stat.st_mtime_ns:
@@ -288,9 +365,11 @@ def scan_landing(
             else:
                 if progress:
                     progress(f"{source_id}: parsing {name}")
-                record = parse_one(src, paths, path, record)
+                record = parse_one(src, paths, path, record, data)
+                crashpoints.reached("ingest.parsed_not_recorded")
                 by_sha[sha] = record
                 pending.update(record.dates)
+            del data
             records.append(record)
             latest[name] = record
             known.add((name, sha))
@@ -321,25 +400,50 @@ class PartitionResult:
     superseded: int
 
 
+def _row_hashes(df: pl.DataFrame, columns: list[str]) -> pl.Series:
+    return df.select(pl.struct(columns).hash()).to_series()
+
+
 def _distinct_mask(df: pl.DataFrame, columns: list[str], *, last: bool = False) -> pl.Series:
     """Exactly ``pl.struct(columns).is_first_distinct()`` (or ``is_last_distinct``), computed cheaply.
 
-    Rows are hashed first; only rows whose hash repeats are compared in full, so a file of new
-    records costs one hash pass while a republished file still gets the exact comparison.
+    Rows are hashed; a row whose hash came earlier is compared column by column with that earlier
+    row (equal: not distinct). Only hashes shared by rows that differ - a 64-bit collision - fall
+    back to the full comparison of their rows.
     """
     if df.is_empty():
         return pl.Series(dtype=pl.Boolean)
-    repeated = df.select(pl.struct(columns).hash().is_duplicated()).to_series()
-    mask = ~repeated
-    if repeated.any():
+    hashes = _row_hashes(df, columns)
+    if last:  # the last distinct rows are the first distinct ones in reverse order
+        hashes = hashes.reverse()
+    first = hashes.is_first_distinct()
+    if first.all():  # the common case of new records: nothing repeats
+        return first
+    # Every repeat, with the row where its hash first occurred (positions in `df`).
+    positions = (
+        pl.int_range(df.height - 1, -1, -1, eager=True) if last else pl.int_range(df.height, eager=True)
+    )
+    order = pl.DataFrame({"hash": hashes, "row": positions})
+    repeats = order.filter(~first).join(
+        order.filter(first).rename({"row": "first_row"}), on="hash", how="left", maintain_order="left"
+    )
+    same = pl.repeat(True, repeats.height, eager=True)
+    for column in columns:
+        values = df.get_column(column)
+        same &= values.gather(repeats["row"]).eq_missing(values.gather(repeats["first_row"]))
+    if not same.all():
+        # A collision: decide the rows of the affected hashes by full comparison.
+        collided = order["hash"].is_in(repeats.filter(~same)["hash"].implode())
+        rows = order["row"].filter(collided)
         key = pl.struct(columns)
-        exact = df.filter(repeated).select(key.is_last_distinct() if last else key.is_first_distinct())
-        mask = mask.scatter(repeated.arg_true(), exact.to_series())
-    return mask
+        exact = df[rows.sort()].select(key.is_last_distinct() if last else key.is_first_distinct())
+        first = first.scatter(collided.arg_true(), exact.to_series().reverse() if last else exact.to_series())
+    return first.reverse() if last else first
 
 
-def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the loaded rows, per day and file: loaded / duplicates / superseded counts).
+def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.DataFrame]:
+    """(``rows`` in file and row order, which of them are loaded, per day and file: loaded /
+    duplicates / superseded counts).
 
     ``rows`` are every parsed row of the days being built. Within a day, a row is a duplicate when
     the same normalised record came earlier (file order, then row order), superseded when a later
@@ -354,23 +458,23 @@ def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFra
     if not in_order:  # parsed files are in row order and concatenated in file order: rarely taken
         rows = rows.sort("__seq", "source_row")
     first = _distinct_mask(rows, [PARTITION_COLUMN, *src.dedupe_columns()])
-    distinct = rows.filter(first)
     if src.natural_key:
+        key = [PARTITION_COLUMN, *src.natural_key]
+        distinct = rows.select(*key, *([src.version_column] if src.version_column else [])).filter(first)
         # The winner of a natural key is the greatest (version, file, row), null versions lowest:
         # with the rows in (file, row) order, a stable sort on the version makes it the last one.
         if src.version_column:
             position = distinct.with_row_index("__position").sort(
                 src.version_column, nulls_last=False, maintain_order=True
             )
-            winner = _distinct_mask(position, [PARTITION_COLUMN, *src.natural_key], last=True)
+            winner = _distinct_mask(position, key, last=True)
             order = position["__position"].filter(winner)
             winner = pl.repeat(False, distinct.height, eager=True).scatter(order, True)
         else:
-            winner = _distinct_mask(distinct, [PARTITION_COLUMN, *src.natural_key], last=True)
+            winner = _distinct_mask(distinct, key, last=True)
+        loaded_flag = first.clone().scatter(first.arg_true(), winner)
     else:
-        winner = pl.repeat(True, distinct.height, eager=True)
-    loaded_flag = first.clone().scatter(first.arg_true(), winner)
-    loaded = rows.filter(loaded_flag)
+        loaded_flag = first
     log = (
         rows.select(PARTITION_COLUMN, "source_file_sha256")
         .with_columns(first.alias("__first"), loaded_flag.alias("__loaded"))
@@ -381,7 +485,75 @@ def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFra
             (pl.col("__first").sum() - pl.col("__loaded").sum()).cast(pl.Int64).alias("superseded"),
         )
     )
-    return loaded, log
+    return rows, loaded_flag, log
+
+
+def _in_file_order(src: Source, rows: pl.DataFrame, loaded: pl.Series) -> dict[date, pl.Series]:
+    """Per day, the positions in ``rows`` of its loaded rows in the order of the day's file:
+    interval start, natural key, file name, row (then file version, so that two versions of one
+    file name cannot tie). Sorting uses the key columns only; each writer gathers its own day.
+    """
+    keys = [PARTITION_COLUMN, "interval_start_utc", *src.natural_key, "__file_rank", "source_row", "__seq"]
+    keys = list(dict.fromkeys(keys))  # a natural key may hold the interval start
+    positions = loaded.arg_true()
+    key_rows = rows.select(keys)[positions]
+    order = positions.gather(_sort_permutation(key_rows, keys))
+    days = rows.get_column(PARTITION_COLUMN).gather(order).rle()
+    out, offset = {}, 0
+    for run in days.struct.unnest().iter_rows(named=True):
+        out[run["value"]] = order.slice(offset, run["len"])
+        offset += run["len"]
+    return out
+
+
+def _day_frame(rows: pl.DataFrame, day: pl.DataFrame | pl.Series) -> pl.DataFrame:
+    """A day's log as it is, or its rows gathered from their positions in ``rows``."""
+    return day if isinstance(day, pl.DataFrame) else rows[day]
+
+
+def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
+    """The row order of ``df.sort(keys)`` (nulls first), for keys that make every row unique.
+
+    Each key becomes a small non-negative integer with the same order (text: its rank among the
+    distinct values; numbers and times: the offset from the smallest, in whole seconds when all
+    are), null lowest; the integers are packed into as few 64-bit words as they fit, and sorting a
+    word or two is far cheaper than sorting the keys themselves.
+    """
+    codes: list[tuple[pl.Series, int]] = []
+    for name in keys:
+        column = df.get_column(name)
+        if column.dtype == pl.String:
+            distinct = column.drop_nulls().unique().sort()
+            ranks = pl.int_range(1, len(distinct) + 1, eager=True, dtype=pl.UInt64)
+            codes.append(
+                (column.replace_strict(distinct, ranks, default=0, return_dtype=pl.UInt64), len(distinct))
+            )
+            continue
+        if not (column.dtype.is_integer() or column.dtype in (pl.Date, pl.Datetime)):
+            return df.with_row_index("__position").sort(keys)["__position"]  # e.g. a float key
+        values = column.to_physical().cast(pl.Int64)
+        present = values.drop_nulls()
+        if present.is_empty():
+            codes.append((pl.repeat(0, len(values), dtype=pl.UInt64, eager=True), 0))
+            continue
+        if column.dtype == pl.Datetime and (present % 1_000_000 == 0).all():
+            values, present = values // 1_000_000, present // 1_000_000
+        low, high = present.min(), present.max()
+        codes.append(((values - low + 1).fill_null(0).cast(pl.UInt64), high - low + 1))
+    words: list[pl.Series] = []
+    used = 0
+    for code, top in codes:
+        bits = max(1, int(top).bit_length())
+        if words and used + bits <= 64:
+            words[-1] = words[-1] * (1 << bits) + code
+            used += bits
+        else:
+            words.append(code)
+            used = bits
+    if len(words) == 1:
+        return words[0].arg_sort()
+    frame = pl.DataFrame({f"w{i}": w for i, w in enumerate(words)}).with_row_index("__position")
+    return frame.sort([f"w{i}" for i in range(len(words))])["__position"]
 
 
 _WRITERS = 4  # Parquet writes release the GIL; a few in flight hide the per-file fsync
@@ -408,7 +580,7 @@ def build_partitions(
         # Sorting on a file's rank by name instead of its name: same order, far cheaper.
         file_rank = {name: rank for rank, name in enumerate(sorted({r.file_name for r, _ in files}))}
         frames = [
-            pl.scan_parquet(p)
+            _parsed_rows(r, p)
             .filter(pl.col(PARTITION_COLUMN).is_in(wanted))
             .with_columns(
                 pl.lit(r.seq, pl.Int64).alias("__seq"),
@@ -423,17 +595,15 @@ def build_partitions(
                 pl.lit(0, pl.Int64).alias("__seq"), pl.lit(0, pl.Int64).alias("__file_rank")
             )
         )
-        loaded, log = _outcomes(src, rows)
-        sort_cols = [PARTITION_COLUMN, "interval_start_utc", *src.natural_key, "__file_rank", "source_row"]
-        loaded_by_day = (
-            loaded.sort(sort_cols)
-            .select(src.empty_frame().columns)
-            .partition_by(PARTITION_COLUMN, as_dict=True, maintain_order=True)
-        )
+        rows, loaded, log = _outcomes(src, rows)
+        loaded_by_day = _in_file_order(src, rows, loaded)
+        columns = src.empty_frame().columns
+        raw_rows = rows.select(columns)
         log_by_day = log.sort(PARTITION_COLUMN, "source_file_sha256").partition_by(
             PARTITION_COLUMN, as_dict=True, maintain_order=True, include_key=False
         )
-        writes: list[tuple[pl.DataFrame, Path]] = []
+        writes: list[tuple[pl.DataFrame | pl.Series, Path]] = []
+        checksums = catalog.checksums()
         for day in wanted:
             part_dir = paths.raw_dir(source_id) / f"date={day.isoformat()}"
             log_path = paths.root / "ingest_log" / source_id / f"date={day.isoformat()}.parquet"
@@ -441,8 +611,9 @@ def build_partitions(
             if day_log is None:
                 for stale in (part_dir / "data.parquet", log_path):
                     stale.unlink(missing_ok=True)
+                checksums.pop(day.isoformat(), None)
                 continue
-            day_rows = loaded_by_day.get((day,), loaded.clear().select(src.empty_frame().columns))
+            day_rows = loaded_by_day.get(day, pl.Series(dtype=pl.UInt32))
             writes += [(day_rows, part_dir / "data.parquet"), (day_log, log_path)]
             results.append(
                 PartitionResult(
@@ -450,17 +621,55 @@ def build_partitions(
                     rows_in=int(
                         day_log.select(pl.sum_horizontal(pl.all().exclude("source_file_sha256")).sum()).item()
                     ),
-                    loaded=day_rows.height,
+                    loaded=len(day_rows),
                     duplicates=int(day_log["duplicates"].sum()),
                     superseded=int(day_log["superseded"].sum()),
                 )
             )
         with ThreadPoolExecutor(_WRITERS) as pool:
-            list(pool.map(lambda job: write_parquet_atomic(*job), writes))
+            half = len(writes) // 2
+            for batch in (writes[:half], writes[half:]):
+                digests = pool.map(
+                    lambda job: write_parquet_atomic(_day_frame(raw_rows, job[0]), job[1]), batch
+                )
+                for (_, path), digest in zip(batch, digests, strict=True):
+                    if path.name == "data.parquet":
+                        checksums[path.parent.name.removeprefix("date=")] = digest
+                crashpoints.reached("ingest.partitions_half_written")
+        catalog.set_checksums(checksums)
         pending = catalog.pending()
         if pending & wanted_set:
             catalog.set_pending(pending - wanted_set)
     return results
+
+
+def damaged_raw_files(paths: LakePaths | None = None) -> list[tuple[str, Path, str]]:
+    """(source, file, what is wrong) for every raw partition that must not be built into the
+    warehouse: its bytes differ from what ingest wrote, or it is not a readable Parquet file.
+
+    Days still pending are skipped: the next ingest rewrites them anyway.
+    """
+    import pyarrow.parquet as pq
+
+    paths = paths or lake()
+    damaged = []
+    for source_id in CONNECTORS:
+        catalog = Catalog(paths, source_id)
+        checksums, pending = catalog.checksums(), {d.isoformat() for d in catalog.pending()}
+        for path in sorted(paths.raw_dir(source_id).glob("date=*/*.parquet")):
+            day = path.parent.name.removeprefix("date=")
+            if day in pending:
+                continue
+            expected = checksums.get(day) if path.name == "data.parquet" else None
+            if expected is not None:
+                if sha256_of(path) != expected:
+                    damaged.append((source_id, path, "its content differs from what ingest wrote (checksum)"))
+                continue
+            try:  # written before checksums were kept, or not by ingest: the footer must be sound
+                pq.read_metadata(path)
+            except Exception as exc:  # noqa: BLE001 - any failure to read the footer is damage
+                damaged.append((source_id, path, f"not a readable Parquet file ({exc})"))
+    return damaged
 
 
 def known_dates(source_id: str, paths: LakePaths | None = None) -> list[date]:

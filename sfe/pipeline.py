@@ -64,38 +64,41 @@ def ingest_sources(
     Without start/end, the partitions written are the pending ones: the days new files touch, and
     days an interrupted run left behind. With them, exactly that range (a backfill).
     """
+    paths = prepare_environment()
+    done: dict[str, list[date]] = {}
+    for source_id in source_ids or list(CONNECTORS):
+        if step:
+            step(f"ingest {source_id}")
+        # The asset runs in this process: it builds from the frames just parsed, not a read-back.
+        with ingest.parsed_in_memory():
+            ingest.scan_landing(source_id, paths)
+            ranges = [(start, end)] if start and end else day_ranges(ingest.pending_dates(source_id, paths))
+            for first, last in ranges:
+                _materialize_ingest(source_id, first, last)
+        known = ingest.known_dates(source_id, paths)
+        done[source_id] = [d for d in known if any(first <= d <= last for first, last in ranges)]
+    return done
+
+
+def _materialize_ingest(source_id: str, first: date, last: date) -> None:
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from pipelines.defs.ingest.assets import INGEST_ASSETS, ingest_asset_key
 
-    paths = prepare_environment()
-    by_key = {a.key: a for a in INGEST_ASSETS}
-    done: dict[str, list[date]] = {}
-    for source_id in source_ids or list(CONNECTORS):
-        if step:
-            step(f"ingest {source_id}")
-        ingest.scan_landing(source_id, paths)
-        if start and end:
-            ranges = [(start, end)]
-        else:
-            ranges = day_ranges(ingest.pending_dates(source_id, paths))
-        done[source_id] = []
-        for first, last in ranges:
-            result = dg.materialize(
-                [by_key[ingest_asset_key(source_id)]],
-                instance=_instance(),
-                tags={
-                    ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                    ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-                },
-                run_config=QUIET_RUN_CONFIG,
-                raise_on_error=False,
-            )
-            if not result.success:
-                raise BuildFailed(f"ingest of {source_id} failed:\n{_failure_summary(result)}")
-            done[source_id] += [d for d in ingest.known_dates(source_id, paths) if first <= d <= last]
-    return done
+    asset = next(a for a in INGEST_ASSETS if a.key == ingest_asset_key(source_id))
+    result = dg.materialize(
+        [asset],
+        instance=_instance(),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+        },
+        run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False,
+    )
+    if not result.success:
+        raise BuildFailed(f"ingest of {source_id} failed:\n{_failure_summary(result)}")
 
 
 def day_ranges(days: list[date], max_ranges: int = 4) -> list[tuple[date, date]]:
@@ -139,9 +142,10 @@ def build_warehouse(step: Step | None = None) -> dict[str, int]:
 
     from pipelines.defs.warehouse.assets import DBT_RESOURCE, WAREHOUSE_ASSETS
 
-    prepare_environment()
+    paths = prepare_environment()
     if step:
         step("dbt build + publish")
+    check_raw_files(paths)
     result = dg.materialize(
         WAREHOUSE_ASSETS,
         instance=_instance(),
@@ -158,6 +162,24 @@ def build_warehouse(step: Step | None = None) -> dict[str, int]:
     for mat in result.asset_materializations_for_node("published_warehouse"):
         rows = {k.removeprefix("rows."): v.value for k, v in mat.metadata.items() if k.startswith("rows.")}
     return rows
+
+
+def check_raw_files(paths: LakePaths) -> None:
+    """Refuse to build from a damaged raw lake: name each damaged file and how to rewrite it."""
+    damaged = ingest.damaged_raw_files(paths)
+    if not damaged:
+        return
+    lines = []
+    for source_id, path, problem in damaged:
+        day = path.parent.name.removeprefix("date=")
+        lines.append(
+            f"  {path}: {problem}\n    rewrite it from the parsed files: "
+            f"sfe ingest --source {source_id} --from {day} --to {day}"
+        )
+    raise BuildFailed(
+        f"{len(damaged)} damaged file(s) in the raw lake; nothing was built, the previous publish keeps "
+        "serving.\n" + "\n".join(lines)
+    )
 
 
 def build(step: Step | None = None) -> BuildResult:

@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 import sfe
-from sfe import ingest
+from sfe import crashpoints, ingest
 from sfe.config import LakePaths, lake
 from sfe.sources import CONNECTORS
 
@@ -132,18 +132,29 @@ def _publish_docs(paths: LakePaths) -> None:
 EXPORT_PREFIXES = ("dim_", "fct_", "mart_", "bridge_")
 
 
-def _export_parquet(con: duckdb.DuckDBPyConnection, paths: LakePaths, tables: list[str]) -> None:
-    """lake/exports/<table>.parquet for every contract table and mart, for Polars, pandas, Spark."""
-    paths.exports.mkdir(parents=True, exist_ok=True)
+def _export_parquet(con: duckdb.DuckDBPyConnection, paths: LakePaths, tables: list[str]) -> Path:
+    """Stage <table>.parquet for every contract table and mart, for Polars, pandas, Spark.
+
+    Returns the staging folder; :func:`_swap_in_exports` makes it lake/exports/ after the serving
+    DB is swapped in, so the exports never run ahead of the database or mix two builds.
+    """
+    staged = paths.exports.with_name(f".{paths.exports.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
     for name in tables:
-        target = paths.exports / f"{name}.parquet"
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         # Table names come from the catalog and the path is ours; COPY takes no parameters.
-        con.execute(f"COPY main.\"{name}\" TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")  # noqa: S608
-        os.replace(tmp, target)
-    for stale in paths.exports.glob("*.parquet"):
-        if stale.stem not in tables:
-            stale.unlink()
+        con.execute(
+            f"COPY main.\"{name}\" TO '{staged / (name + '.parquet')}' (FORMAT parquet, COMPRESSION zstd)"
+        )  # noqa: S608
+    return staged
+
+
+def _swap_in_exports(paths: LakePaths, staged: Path) -> None:
+    old = paths.exports.with_name(f".{paths.exports.name}.{os.getpid()}.old.tmp")
+    if paths.exports.exists():
+        os.replace(paths.exports, old)
+    os.replace(staged, paths.exports)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def publish(paths: LakePaths | None = None, build_started_at: datetime | None = None) -> PublishInfo:
@@ -152,6 +163,8 @@ def publish(paths: LakePaths | None = None, build_started_at: datetime | None = 
         raise FileNotFoundError(
             f"nothing to publish: {paths.build_db} does not exist (run the dbt build first)"
         )
+    # Leftovers of a publish that was killed (its copy of the DB, staged exports).
+    ingest.remove_stale_temp_files(paths.warehouse, paths.root, recursive=False)
     published_at = datetime.now(UTC)
     con = duckdb.connect(str(paths.build_db))
     try:
@@ -180,7 +193,9 @@ def publish(paths: LakePaths | None = None, build_started_at: datetime | None = 
             name: con.execute(f'SELECT count(*) FROM main."{name}"').fetchone()[0]  # noqa: S608 - names from the catalog
             for (name,) in tables
         }
-        _export_parquet(con, paths, [name for (name,) in tables if name.startswith(EXPORT_PREFIXES)])
+        exports = _export_parquet(
+            con, paths, [name for (name,) in tables if name.startswith(EXPORT_PREFIXES)]
+        )
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -188,7 +203,9 @@ def publish(paths: LakePaths | None = None, build_started_at: datetime | None = 
     shutil.copyfile(paths.build_db, tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
+    crashpoints.reached("publish.copied_not_swapped")
     os.replace(tmp, paths.serving_db)
+    _swap_in_exports(paths, exports)
     _publish_docs(paths)
     return PublishInfo(
         path=paths.serving_db,

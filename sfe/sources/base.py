@@ -96,6 +96,15 @@ def _blank_to_null(text: pl.Expr) -> pl.Expr:
     return text.str.strip_chars().replace("", None)
 
 
+def canonical_text(table: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """Text columns as every reader returns them: values stripped, blank values null.
+
+    ``columns`` limits the work to the columns that may need it (default: all).
+    """
+    names = table.columns if columns is None else [c for c in table.columns if c in set(columns)]
+    return table.with_columns(_blank_to_null(pl.col(c).cast(pl.String)).alias(c) for c in names)
+
+
 def _parse_iso_utc(text: pl.Expr) -> pl.Expr:
     # One layout for every ISO variant: 'T' separator, explicit offset instead of 'Z'.
     normalised = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace(r"Z$", "+00:00")
@@ -124,16 +133,23 @@ def on_distinct(df: pl.DataFrame, column: str, expr: pl.Expr) -> pl.Expr:
     )
 
 
+_NUMBER_KINDS = (Kind.INTEGER, Kind.DECIMAL)
+
+
+def _number_expr(kind: Kind, number: pl.Expr) -> pl.Expr:
+    """parse_expr for a number the CSV reader has read as Float64 already."""
+    if kind is Kind.INTEGER:
+        # '1.0' is an integer written by a float-minded tool; '1.5' is not.
+        return pl.when(number == number.round(0)).then(number.cast(pl.Int64, strict=False))
+    return number
+
+
 def parse_expr(kind: Kind, text: pl.Expr) -> pl.Expr:
     """Typed value of a (blank-normalised) text column; null where the text does not parse."""
     if kind is Kind.TEXT:
         return text
-    if kind is Kind.INTEGER:
-        as_float = text.cast(pl.Float64, strict=False)
-        # '1.0' is an integer written by a float-minded tool; '1.5' is not.
-        return pl.when(as_float == as_float.round(0)).then(as_float.cast(pl.Int64, strict=False))
-    if kind is Kind.DECIMAL:
-        return text.cast(pl.Float64, strict=False)
+    if kind in _NUMBER_KINDS:
+        return _number_expr(kind, text.cast(pl.Float64, strict=False))
     if kind is Kind.BOOLEAN:
         lowered = text.str.to_lowercase()
         return (
@@ -249,13 +265,19 @@ class Source:
     version_column: str | None = None
     units: dict[str, str] = field(default_factory=dict)
     time_convention: str = ""
+    # .csv files are read by read_csv_text, so its CSV reader may parse the numbers itself.
+    csv_numbers_natively: bool = True
 
     # -- reading ---------------------------------------------------------------------------
-    def read_text_table(self, path: Path) -> pl.DataFrame:
-        """The file as a table of text columns named as in the header (before matching)."""
+    def read_text_table(self, path: Path, data: bytes | None = None) -> pl.DataFrame:
+        """The file as a table of text columns named as in the header (before matching), in
+        canonical form: values stripped, blank values null (see :func:`canonical_text`).
+
+        ``data`` is the file's content when the caller has read it already.
+        """
         if self.file_format != "csv":
             raise NotImplementedError(f"{self.source_id}: override read_text_table for {self.file_format}")
-        return read_csv_text(path)
+        return read_csv_text(path, data)
 
     # -- per-source hooks ------------------------------------------------------------------
     def derive(self, typed: pl.DataFrame) -> pl.DataFrame:
@@ -303,18 +325,99 @@ class Source:
             raise FileRejected(f"missing required column(s): {', '.join(missing)}")
         return mapping
 
-    def parse(self, path: Path, *, source_file: str, sha256: str, ingested_at) -> ParsedFile:
-        text = self.read_text_table(path)
+    def parse(
+        self, path: Path, *, source_file: str, sha256: str, ingested_at, data: bytes | None = None
+    ) -> ParsedFile:
+        lineage = {"source_file": source_file, "sha256": sha256, "ingested_at": ingested_at}
+        if self.csv_numbers_natively and path.suffix.lower() == ".csv":
+            data = path.read_bytes() if data is None else data
+            parsed = self._parse_csv_numbers_natively(path, data, **lineage)
+            if parsed is not None:
+                return parsed
+        return self._parse_text(path, data, **lineage)
+
+    def _parse_csv_numbers_natively(
+        self, path: Path, data: bytes, *, source_file: str, sha256: str, ingested_at
+    ) -> ParsedFile | None:
+        """The parse of a CSV file whose every row is good, with the CSV reader parsing the
+        numbers; None as soon as anything is not (the text parse then explains each bad row).
+
+        Equal to the text parse wherever it returns a result: the CSV reader reads exactly the
+        numbers the text parse reads, with the same values, and rejects the rest.
+        """
+        checked = _checked_csv(path, data)
+        try:
+            mapping = self.match_header(checked.header)
+        except FileRejected:
+            return None
+        numbers = {
+            f.name: mapping[f.name] for f in self.fields if f.name in mapping and f.kind in _NUMBER_KINDS
+        }
+        table = _read_csv_with_numbers(checked, set(numbers.values())) if numbers else None
+        if table is None or table.is_empty():
+            return None
+        table = table.with_row_index("source_row", offset=1).with_columns(pl.col("source_row").cast(pl.Int64))
+        canon = table.select(
+            "source_row",
+            *[
+                pl.col(mapping[f.name]).alias(f.name)
+                if f.name in mapping
+                else pl.lit(None, pl.String).alias(f.name)
+                for f in self.fields
+            ],
+        )
+        text_fields = [f for f in self.fields if f.name not in numbers]
+        typed = _typed_columns(text_fields, canon.select("source_row", *[f.name for f in text_fields]))
+        typed = typed.with_columns(canon.get_column(name) for name in numbers).with_columns(
+            _number_expr(f.kind, pl.col(f.name)).alias(f"__typed_{f.name}")
+            for f in self.fields
+            if f.name in numbers
+        )
+        if any(self._problems(typed)):
+            return None
+        good = typed.select("source_row", *[pl.col(f"__typed_{f.name}").alias(f.name) for f in self.fields])
+        derived = self.derive(good)
+        checks = [c.invalid().fill_null(False) for c in self.row_checks()]
+        if checks and derived.select(pl.any_horizontal(checks).any()).item():
+            return None
+        rows = self._with_lineage(derived, source_file=source_file, sha256=sha256, ingested_at=ingested_at)
+        return ParsedFile(rows=rows, quarantined=pl.DataFrame(schema=QUARANTINE_SCHEMA), rows_in=table.height)
+
+    def _problems(self, typed: pl.DataFrame) -> list[bool]:
+        """Whether any row misses a required value / has a value that does not parse, per check."""
+        conditions = []
+        for f in self.fields:
+            if not f.nullable:
+                conditions.append(pl.col(f.name).is_null().any())
+            conditions.append((pl.col(f.name).is_not_null() & pl.col(f"__typed_{f.name}").is_null()).any())
+        return list(typed.select(c.alias(f"c{i}") for i, c in enumerate(conditions)).row(0))
+
+    def _with_lineage(
+        self, derived: pl.DataFrame, *, source_file: str, sha256: str, ingested_at
+    ) -> pl.DataFrame:
+        return self.order_columns(
+            derived.with_columns(
+                pl.lit(source_file).alias("source_file"),
+                pl.lit(sha256).alias("source_file_sha256"),
+                pl.lit(ingested_at).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
+            )
+        )
+
+    def _parse_text(
+        self, path: Path, data: bytes | None, *, source_file: str, sha256: str, ingested_at
+    ) -> ParsedFile:
+        """The parse of any file: every value read as text, then typed; each bad row quarantined."""
+        text = self.read_text_table(path, data)
         mapping = self.match_header(text.columns)
         rows_in = text.height
         if rows_in == 0:
             raise FileRejected("the file has a header but no data rows")
         text = text.with_row_index("source_row", offset=1).with_columns(pl.col("source_row").cast(pl.Int64))
-        # Canonical text columns (absent optional columns become null).
+        # The field columns (the reader has stripped them; absent optional columns become null).
         canon = text.select(
             "source_row",
             *[
-                _blank_to_null(pl.col(mapping[f.name]).cast(pl.String)).alias(f.name)
+                pl.col(mapping[f.name]).cast(pl.String).alias(f.name)
                 if f.name in mapping
                 else pl.lit(None, pl.String).alias(f.name)
                 for f in self.fields
@@ -346,12 +449,8 @@ class Source:
                 schema={"source_row": pl.Int64, "__field": pl.String, "__reason": pl.String}
             )
         quarantined = _quarantine_frame(canon, parse_failed, check_failed_rows, source_file)
-        lineage = derived.with_columns(
-            pl.lit(source_file).alias("source_file"),
-            pl.lit(sha256).alias("source_file_sha256"),
-            pl.lit(ingested_at).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
-        )
-        return ParsedFile(rows=self.order_columns(lineage), quarantined=quarantined, rows_in=rows_in)
+        rows = self._with_lineage(derived, source_file=source_file, sha256=sha256, ingested_at=ingested_at)
+        return ParsedFile(rows=rows, quarantined=quarantined, rows_in=rows_in)
 
     def order_columns(self, df: pl.DataFrame) -> pl.DataFrame:
         """Contract order: interval columns first, source fields, derived, partition, lineage."""
@@ -444,20 +543,25 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _NOT_BLANK = re.compile(rb"[^\xef\xbb\xbf \r\n\t]")
 
 
-def read_csv_text(path: Path) -> pl.DataFrame:
-    """Read a CSV file as text columns, rejecting files that are not well-formed CSV.
+@dataclass(frozen=True)
+class _CheckedCsv:
+    raw: bytes
+    bom: int  # length of the UTF-8 byte-order mark (0 or 3)
+    header: list[str]
+    ascii_only: bool
 
-    Polars' native reader does the parsing; the checks around it are byte scans, and the exact
-    line-by-line diagnosis runs only when a quick check cannot prove the file well formed.
-    """
-    raw = path.read_bytes()
+
+def _checked_csv(path: Path, data: bytes | None) -> _CheckedCsv:
+    """The file's bytes and header, or FileRejected if it cannot be CSV at all."""
+    raw = path.read_bytes() if data is None else data
     if _NOT_BLANK.search(raw) is None:
         raise FileRejected("the file is empty")
     # Scans below work on `raw` in place (a BOM holds no ',', '"', '\r' or NUL): copying a large
     # file costs as much as reading it.
     bom = len(_UTF8_BOM) if raw.startswith(_UTF8_BOM) else 0
-    if np.frombuffer(raw, dtype=np.uint8, offset=bom).max(initial=0) >= 0x80:
-        _decoded(raw)  # not ASCII: decode to validate the UTF-8 and name the first bad byte
+    ascii_only = np.frombuffer(raw, dtype=np.uint8, offset=bom).max(initial=0) < 0x80
+    if not ascii_only:
+        _decoded(raw)  # decode to validate the UTF-8 and name the first bad byte
     if b"\x00" in raw:
         raise FileRejected("the file contains NUL bytes: it is binary, not CSV")
     newline = raw.find(b"\n")
@@ -470,16 +574,70 @@ def read_csv_text(path: Path) -> pl.DataFrame:
             # Polars would rename the second copy silently (…_duplicated_0); say so instead.
             raise FileRejected(f"the header repeats column {column.strip()!r}")
         seen.add(key)
+    return _CheckedCsv(raw, bom, header, ascii_only)
+
+
+def read_csv_text(path: Path, data: bytes | None = None) -> pl.DataFrame:
+    """Read a CSV file as text columns, rejecting files that are not well-formed CSV.
+
+    Polars' native reader does the parsing; the checks around it are byte scans, and the exact
+    line-by-line diagnosis runs only when a quick check cannot prove the file well formed.
+    """
+    checked = _checked_csv(path, data)
+    raw, width = checked.raw, len(checked.header)
     try:
         # From the bytes (3x faster than from the decoded text); a UTF-8 BOM is skipped by Polars.
         table = pl.read_csv(raw, infer_schema=False, has_header=True)
     except pl.exceptions.PolarsError as exc:
         # A ragged line is the more useful diagnosis when there is one.
-        _reject_ragged_lines(raw[bom:], len(header))
+        _reject_ragged_lines(raw[checked.bom :], width)
         raise FileRejected(f"not readable as CSV: {exc}") from None
-    if not _every_row_has_width(raw, len(header), table.height):
-        _reject_ragged_lines(raw[bom:], len(header))
-    return table
+    if not _every_row_has_width(raw, width, table.height):
+        _reject_ragged_lines(raw[checked.bom :], width)
+    return _canonical_csv_text(checked, table)
+
+
+def _canonical_csv_text(checked: _CheckedCsv, table: pl.DataFrame) -> pl.DataFrame:
+    """The text columns of a CSV table in canonical form (other columns as they are)."""
+    text = [c for c, dtype in table.schema.items() if dtype == pl.String]
+    if not _only_spaces_can_pad_values(checked.raw, checked.ascii_only):
+        return canonical_text(table, text)
+    # Only a column with a value starting or ending in a space can need stripping; empty values
+    # are null already.
+    padded = table.select(
+        (pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")).any().alias(c) for c in text
+    ).row(0)
+    return canonical_text(table, [c for c, is_padded in zip(text, padded, strict=True) if is_padded])
+
+
+def _read_csv_with_numbers(checked: _CheckedCsv, numbers: set[str]) -> pl.DataFrame | None:
+    """The table with the ``numbers`` columns read as Float64 by the CSV reader itself, or None
+    when a value there is not a number (or the file is not provably well formed): the caller
+    then reads it as text, which finds and explains the problem."""
+    try:
+        table = pl.read_csv(
+            checked.raw,
+            infer_schema=False,
+            has_header=True,
+            schema_overrides=dict.fromkeys(numbers, pl.Float64),
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if not _every_row_has_width(checked.raw, len(checked.header), table.height):
+        return None
+    return _canonical_csv_text(checked, table)
+
+
+def _only_spaces_can_pad_values(raw: bytes, ascii_only: bool) -> bool:
+    """True when the only whitespace a value can start or end with is ' '.
+
+    Polars strips Unicode whitespace; in ASCII that is tab, LF, VT, FF, CR and space. Without
+    quotes a value cannot hold a line end, a CR only ends lines ('\r\n', which the reader drops),
+    and tab, VT and FF must not occur at all.
+    """
+    if not ascii_only or b'"' in raw or any(c in raw for c in (b"\t", b"\x0b", b"\x0c")):
+        return False
+    return b"\r" not in raw or raw.count(b"\r") == raw.count(b"\r\n")
 
 
 def _decoded(raw: bytes) -> str:

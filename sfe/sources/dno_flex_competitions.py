@@ -27,7 +27,16 @@ from pathlib import Path
 
 import polars as pl
 
-from sfe.sources.base import LONDON, PARTITION_COLUMN, Field, FileRejected, Kind, RowCheck, Source
+from sfe.sources.base import (
+    LONDON,
+    PARTITION_COLUMN,
+    Field,
+    FileRejected,
+    Kind,
+    RowCheck,
+    Source,
+    canonical_text,
+)
 
 RECORD_TYPES = {"competitions": "competition", "bids": "bid", "resales": "resale"}
 ID_COLUMN = {"competition": "competition_id", "bid": "bid_id", "resale": "resale_id"}
@@ -171,7 +180,7 @@ def read_workbook_text(path: Path) -> pl.DataFrame:
         .alias(c)
         for c in TIME_COLUMNS if c in table.columns
     ]  # fmt: skip
-    return table.with_columns(times) if times else table
+    return canonical_text(table.with_columns(times) if times else table)
 
 
 def _local_to_utc(naive: pl.Expr) -> pl.Expr:
@@ -254,7 +263,7 @@ class DnoFlexCompetitions(Source):
         "envelope, bid submission instant, resale period; partition = UTC day of the interval start"
     )
 
-    def read_text_table(self, path: Path) -> pl.DataFrame:
+    def read_text_table(self, path: Path, data: bytes | None = None) -> pl.DataFrame:
         return read_workbook_text(path)
 
     def derive(self, typed: pl.DataFrame) -> pl.DataFrame:

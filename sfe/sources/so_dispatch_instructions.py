@@ -20,7 +20,16 @@ from pathlib import Path
 
 import polars as pl
 
-from sfe.sources.base import PARTITION_COLUMN, Field, FileRejected, Kind, ParsedFile, RowCheck, Source
+from sfe.sources.base import (
+    PARTITION_COLUMN,
+    Field,
+    FileRejected,
+    Kind,
+    ParsedFile,
+    RowCheck,
+    Source,
+    canonical_text,
+)
 
 MAX_QUARANTINED_LINE = 2000  # characters of an invalid line kept in the quarantine record
 
@@ -94,7 +103,7 @@ def read_jsonl_text(path: Path) -> pl.DataFrame:
     if not spelling:
         raise FileRejected(f"not JSON Lines: no line is a JSON object ({first_error})")
     schema = {column: pl.String for column in spelling.values()}
-    return pl.from_dicts(records, schema=schema) if records else pl.DataFrame(schema=schema)
+    return canonical_text(pl.from_dicts(records, schema=schema) if records else pl.DataFrame(schema=schema))
 
 
 def explain_invalid_lines(parsed: ParsedFile, path: Path) -> ParsedFile:
@@ -164,11 +173,15 @@ class SoDispatchInstructions(Source):
         "as UTC; partition = UTC day of the start of the earliest-issued version of the instruction in the file"
     )
 
-    def read_text_table(self, path: Path) -> pl.DataFrame:
+    def read_text_table(self, path: Path, data: bytes | None = None) -> pl.DataFrame:
         return read_jsonl_text(path)
 
-    def parse(self, path: Path, *, source_file: str, sha256: str, ingested_at) -> ParsedFile:
-        parsed = super().parse(path, source_file=source_file, sha256=sha256, ingested_at=ingested_at)
+    def parse(
+        self, path: Path, *, source_file: str, sha256: str, ingested_at, data: bytes | None = None
+    ) -> ParsedFile:
+        parsed = super().parse(
+            path, source_file=source_file, sha256=sha256, ingested_at=ingested_at, data=data
+        )
         return explain_invalid_lines(parsed, path)
 
     def derive(self, typed: pl.DataFrame) -> pl.DataFrame:

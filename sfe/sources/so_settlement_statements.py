@@ -66,13 +66,17 @@ class SoSettlementStatements(Source):
         "(revisions keep the period)"
     )
 
-    def read_text_table(self, path: Path) -> pl.DataFrame:
+    def read_text_table(self, path: Path, data: bytes | None = None) -> pl.DataFrame:
         if path.suffix.lower() == ".jsonl":
             return read_jsonl_text(path)
-        return read_csv_text(path)
+        return read_csv_text(path, data)
 
-    def parse(self, path: Path, *, source_file: str, sha256: str, ingested_at) -> ParsedFile:
-        parsed = super().parse(path, source_file=source_file, sha256=sha256, ingested_at=ingested_at)
+    def parse(
+        self, path: Path, *, source_file: str, sha256: str, ingested_at, data: bytes | None = None
+    ) -> ParsedFile:
+        parsed = super().parse(
+            path, source_file=source_file, sha256=sha256, ingested_at=ingested_at, data=data
+        )
         return explain_invalid_lines(parsed, path) if path.suffix.lower() == ".jsonl" else parsed
 
     def derive(self, typed: pl.DataFrame) -> pl.DataFrame:
