@@ -400,11 +400,15 @@ class PartitionResult:
     superseded: int
 
 
-def _row_hashes(df: pl.DataFrame, columns: list[str]) -> pl.Series:
-    return df.select(pl.struct(columns).hash()).to_series()
+def _row_hashes(df: pl.DataFrame, *column_sets: list[str]) -> tuple[pl.Series, ...]:
+    """A 64-bit hash of each row's values in each set of columns (computed side by side)."""
+    hashes = df.select(pl.struct(columns).hash().alias(f"h{i}") for i, columns in enumerate(column_sets))
+    return tuple(hashes.get_columns())
 
 
-def _distinct_mask(df: pl.DataFrame, columns: list[str], *, last: bool = False) -> pl.Series:
+def _distinct_mask(
+    df: pl.DataFrame, columns: list[str], *, last: bool = False, hashes: pl.Series | None = None
+) -> pl.Series:
     """Exactly ``pl.struct(columns).is_first_distinct()`` (or ``is_last_distinct``), computed cheaply.
 
     Rows are hashed; a row whose hash came earlier is compared column by column with that earlier
@@ -413,7 +417,8 @@ def _distinct_mask(df: pl.DataFrame, columns: list[str], *, last: bool = False) 
     """
     if df.is_empty():
         return pl.Series(dtype=pl.Boolean)
-    hashes = _row_hashes(df, columns)
+    if hashes is None:
+        (hashes,) = _row_hashes(df, columns)
     if last:  # the last distinct rows are the first distinct ones in reverse order
         hashes = hashes.reverse()
     first = hashes.is_first_distinct()
@@ -457,24 +462,29 @@ def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series,
     ).item()
     if not in_order:  # parsed files are in row order and concatenated in file order: rarely taken
         rows = rows.sort("__seq", "source_row")
-    first = _distinct_mask(rows, [PARTITION_COLUMN, *src.dedupe_columns()])
-    if src.natural_key:
+    dedupe = [PARTITION_COLUMN, *src.dedupe_columns()]
+    if not src.natural_key:
+        first = loaded_flag = _distinct_mask(rows, dedupe)
+    else:
         key = [PARTITION_COLUMN, *src.natural_key]
+        record_hashes, key_hashes = _row_hashes(rows, dedupe, key)
+        first = _distinct_mask(rows, dedupe, hashes=record_hashes)
         distinct = rows.select(*key, *([src.version_column] if src.version_column else [])).filter(first)
+        key_hashes = key_hashes.filter(first)
         # The winner of a natural key is the greatest (version, file, row), null versions lowest:
         # with the rows in (file, row) order, a stable sort on the version makes it the last one.
         if src.version_column:
             position = distinct.with_row_index("__position").sort(
                 src.version_column, nulls_last=False, maintain_order=True
             )
-            winner = _distinct_mask(position, key, last=True)
+            winner = _distinct_mask(
+                position, key, last=True, hashes=key_hashes.gather(position["__position"])
+            )
             order = position["__position"].filter(winner)
             winner = pl.repeat(False, distinct.height, eager=True).scatter(order, True)
         else:
-            winner = _distinct_mask(distinct, key, last=True)
+            winner = _distinct_mask(distinct, key, last=True, hashes=key_hashes)
         loaded_flag = first.clone().scatter(first.arg_true(), winner)
-    else:
-        loaded_flag = first
     log = (
         rows.select(PARTITION_COLUMN, "source_file_sha256")
         .with_columns(first.alias("__first"), loaded_flag.alias("__loaded"))
@@ -519,28 +529,41 @@ def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
     are), null lowest; the integers are packed into as few 64-bit words as they fit, and sorting a
     word or two is far cheaper than sorting the keys themselves.
     """
-    codes: list[tuple[pl.Series, int]] = []
-    for name in keys:
-        column = df.get_column(name)
-        if column.dtype == pl.String:
-            distinct = column.drop_nulls().unique().sort()
+    schema = df.schema
+    if not all(
+        schema[k] == pl.String or schema[k].is_integer() or schema[k] in (pl.Date, pl.Datetime) for k in keys
+    ):
+        return df.with_row_index("__position").sort(keys)["__position"]  # e.g. a float key
+    numbers = [k for k in keys if schema[k] != pl.String]
+    physical = {k: pl.col(k).to_physical().cast(pl.Int64) for k in numbers}
+    stats = df.select(
+        *[physical[k].min().alias(f"min {k}") for k in numbers],
+        *[physical[k].max().alias(f"max {k}") for k in numbers],
+        *[
+            (physical[k] % 1_000_000 == 0).all().alias(f"seconds {k}")
+            for k in numbers
+            if schema[k] == pl.Datetime
+        ],
+    ).row(0, named=True)
+    codes: list[tuple[pl.Expr, int]] = []  # (code expression, largest code)
+    for k in keys:
+        if schema[k] == pl.String:
+            distinct = df.get_column(k).drop_nulls().unique().sort()
             ranks = pl.int_range(1, len(distinct) + 1, eager=True, dtype=pl.UInt64)
             codes.append(
-                (column.replace_strict(distinct, ranks, default=0, return_dtype=pl.UInt64), len(distinct))
+                (pl.col(k).replace_strict(distinct, ranks, default=0, return_dtype=pl.UInt64), len(distinct))
             )
             continue
-        if not (column.dtype.is_integer() or column.dtype in (pl.Date, pl.Datetime)):
-            return df.with_row_index("__position").sort(keys)["__position"]  # e.g. a float key
-        values = column.to_physical().cast(pl.Int64)
-        present = values.drop_nulls()
-        if present.is_empty():
-            codes.append((pl.repeat(0, len(values), dtype=pl.UInt64, eager=True), 0))
+        low, high = stats[f"min {k}"], stats[f"max {k}"]
+        if low is None:  # all null
+            codes.append((pl.lit(0, pl.UInt64), 0))
             continue
-        if column.dtype == pl.Datetime and (present % 1_000_000 == 0).all():
-            values, present = values // 1_000_000, present // 1_000_000
-        low, high = present.min(), present.max()
-        codes.append(((values - low + 1).fill_null(0).cast(pl.UInt64), high - low + 1))
-    words: list[pl.Series] = []
+        value, scale = physical[k], 1
+        if stats.get(f"seconds {k}"):
+            value, scale = value // 1_000_000, 1_000_000
+        low, high = low // scale, high // scale
+        codes.append(((value - low + 1).fill_null(0).cast(pl.UInt64), high - low + 1))
+    words: list[pl.Expr] = []
     used = 0
     for code, top in codes:
         bits = max(1, int(top).bit_length())
@@ -550,10 +573,10 @@ def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
         else:
             words.append(code)
             used = bits
-    if len(words) == 1:
-        return words[0].arg_sort()
-    frame = pl.DataFrame({f"w{i}": w for i, w in enumerate(words)}).with_row_index("__position")
-    return frame.sort([f"w{i}" for i in range(len(words))])["__position"]
+    packed = df.select(word.alias(f"w{i}") for i, word in enumerate(words))
+    if packed.width == 1:
+        return packed.to_series().arg_sort()
+    return packed.with_row_index("__position").sort(packed.columns)["__position"]
 
 
 _WRITERS = 4  # Parquet writes release the GIL; a few in flight hide the per-file fsync

@@ -95,7 +95,9 @@ def _random_rows(rng: random.Random, n: int) -> pl.DataFrame:
 def test_outcomes_equal_the_rule_as_written(monkeypatch, colliding_hashes):
     if colliding_hashes:  # every row hashes alike: the full comparison must decide everything
         monkeypatch.setattr(
-            ingest, "_row_hashes", lambda df, columns: pl.Series([0] * df.height, dtype=pl.UInt64)
+            ingest,
+            "_row_hashes",
+            lambda df, *sets: tuple(pl.Series([0] * df.height, dtype=pl.UInt64) for _ in sets),
         )
     rng = random.Random(1)
     for trial in range(150):
