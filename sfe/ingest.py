@@ -37,7 +37,7 @@ import polars as pl
 from sfe import crashpoints
 from sfe.config import LakePaths, lake
 from sfe.sources import CONNECTORS, connector
-from sfe.sources.base import PARTITION_COLUMN, FileRejected, Source
+from sfe.sources.base import PARTITION_COLUMN, FileRejected, ParsedFile, Source
 
 ProgressCallback = Callable[[str], None]
 
@@ -101,11 +101,13 @@ def _copy_atomic(source: Path, target: Path) -> None:
 _HAND_OVER_MAX_BYTES = 512 << 20  # larger files are hashed in a stream and read again by the parser
 
 
-def _read_and_hash(path: Path) -> tuple[bytes | None, str]:
-    if path.stat().st_size > _HAND_OVER_MAX_BYTES:
-        return None, sha256_of(path)
-    data = path.read_bytes()
-    return data, hashlib.sha256(data).hexdigest()
+def _read_landing(path: Path) -> bytes | None:
+    """The file's bytes for the parser, or None for a file too large to hold twice."""
+    return None if path.stat().st_size > _HAND_OVER_MAX_BYTES else path.read_bytes()
+
+
+def _sha256(path: Path, data: bytes | None) -> str:
+    return hashlib.sha256(data).hexdigest() if data is not None else sha256_of(path)
 
 
 def sha256_of(path: Path) -> str:
@@ -261,44 +263,46 @@ def _parsed_rows(record: FileRecord, path: Path) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
-def parse_one(
-    src: Source, paths: LakePaths, path: Path, record: FileRecord, data: bytes | None = None
-) -> FileRecord:
-    """Parse one new file into parsed/ and quarantine/; fill in the record's counts.
-
-    ``data`` is the file's content if the caller has read it already."""
+def _parse(
+    src: Source, path: Path, name: str, first_seen_at: str, data: bytes | None
+) -> ParsedFile | FileRejected:
+    """The file parsed (lineage without its checksum, which :func:`_store` adds), or why not."""
     try:
         if path.suffix.lower() not in src.file_extensions:
             raise FileRejected(
                 f"unexpected file type {path.suffix or '(none)'!r} for {src.source_id}; "
                 f"expected {', '.join(src.file_extensions)}"
             )
-        parsed = src.parse(
-            path,
-            source_file=record.file_name,
-            sha256=record.sha256,
-            ingested_at=datetime.fromisoformat(record.first_seen_at),
-            data=data,
+        return src.parse(
+            path, source_file=name, sha256="", ingested_at=datetime.fromisoformat(first_seen_at), data=data
         )
     except FileRejected as exc:
+        return exc
+
+
+def _store(
+    src: Source, paths: LakePaths, path: Path, record: FileRecord, parsed: ParsedFile | FileRejected
+) -> None:
+    """Write a parse into parsed/ and quarantine/ (a rejected file: its copy); fill in the record."""
+    if isinstance(parsed, FileRejected):
         _copy_atomic(path, paths.quarantine / src.source_id / "files" / f"{record.sha256[:12]}__{path.name}")
-        record.status, record.reason = "rejected", str(exc)
-        return record
+        record.status, record.reason = "rejected", str(parsed)
+        return
+    rows = parsed.rows.with_columns(pl.lit(record.sha256).alias("source_file_sha256"))
     # LZ4: parsed/ is an internal cache, written once per file and read back by every rebuild.
-    write_parquet_atomic(parsed.rows, paths.parsed / src.source_id / f"{record.sha256}.parquet", "lz4")
-    _remember_parsed(record.sha256, parsed.rows)
+    write_parquet_atomic(rows, paths.parsed / src.source_id / f"{record.sha256}.parquet", "lz4")
+    _remember_parsed(record.sha256, rows)
     if parsed.quarantined.height:
         write_parquet_atomic(
             parsed.quarantined, paths.quarantine / src.source_id / "rows" / f"{record.sha256}.parquet"
         )
     record.status = "parsed"
     record.rows_in = parsed.rows_in
-    record.rows_parsed = parsed.rows.height
+    record.rows_parsed = rows.height
     record.rows_quarantined = parsed.quarantined.height
-    if parsed.rows.height:
-        record.min_date = parsed.rows[PARTITION_COLUMN].min().isoformat()
-        record.max_date = parsed.rows[PARTITION_COLUMN].max().isoformat()
-    return record
+    if rows.height:
+        record.min_date = rows[PARTITION_COLUMN].min().isoformat()
+        record.max_date = rows[PARTITION_COLUMN].max().isoformat()
 
 
 _CHECKPOINT_SECONDS = 10.0  # a long scan records its progress this often (a crash re-parses less)
@@ -309,8 +313,9 @@ def scan_landing(
 ) -> list[FileRecord]:
     """Parse every landing file not seen before. Returns the records of the files new in this scan.
 
-    A file whose size and modification time match its catalog record is not read again; new files
-    are hashed in the background while earlier ones are parsed.
+    A file whose size and modification time match its catalog record is not read again. The next
+    file is read in the background, and a file is hashed while it is parsed (unless its size
+    says it may be a copy of a catalogued file: then it is hashed first and parsed only if new).
     """
     paths = paths or lake()
     src = connector(source_id)
@@ -331,15 +336,19 @@ def scan_landing(
             if previous and (previous.size_bytes, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 continue
             candidates.append((path, name, stat))
-        # One file ahead is read and hashed in the background; the parser gets the bytes read.
-        loads = [hashers.submit(_read_and_hash, candidates[0][0])] if candidates else []
+        sizes = {r.size_bytes for r in records}
+        reads = [hashers.submit(_read_landing, candidates[0][0])] if candidates else []
         dirty = False
         last_checkpoint = time.monotonic()
         for k, (path, name, stat) in enumerate(candidates):
-            data, sha = loads[k].result()
-            loads[k] = None
+            data = reads[k].result()
+            reads[k] = None
             if k + 1 < len(candidates):
-                loads.append(hashers.submit(_read_and_hash, candidates[k + 1][0]))
+                reads.append(hashers.submit(_read_landing, candidates[k + 1][0]))
+            hashing = hashers.submit(_sha256, path, data)
+            first_seen_at = _now_iso()
+            parsed = _parse(src, path, name, first_seen_at, data) if stat.st_size not in sizes else None
+            sha = hashing.result()
             if (name, sha) in known:
                 previous = latest[name]
                 if previous.sha256 == sha and previous.mtime_ns != stat.st_mtime_ns:
@@ -351,7 +360,7 @@ def scan_landing(
                 sha256=sha,
                 size_bytes=stat.st_size,
                 seq=len(records) + 1,
-                first_seen_at=_now_iso(),
+                first_seen_at=first_seen_at,
                 status="parsed",
                 mtime_ns=stat.st_mtime_ns,
             )
@@ -365,11 +374,14 @@ def scan_landing(
             else:
                 if progress:
                     progress(f"{source_id}: parsing {name}")
-                record = parse_one(src, paths, path, record, data)
+                if parsed is None:
+                    parsed = _parse(src, path, name, first_seen_at, data)
+                _store(src, paths, path, record, parsed)
                 crashpoints.reached("ingest.parsed_not_recorded")
                 by_sha[sha] = record
                 pending.update(record.dates)
-            del data
+            del data, parsed
+            sizes.add(record.size_bytes)
             records.append(record)
             latest[name] = record
             known.add((name, sha))

@@ -236,9 +236,9 @@ def test_unchanged_landing_files_are_not_read_again_and_changed_ones_are(lake_pa
     source_id = "neso_eac_results"
     (first,) = land(lake_paths, source_id, FIXTURES / source_id / "eac_results_FY2025.csv")
     _ingest(lake_paths, source_id)
-    hashed: list[Path] = []
-    real = ingest._read_and_hash
-    monkeypatch.setattr(ingest, "_read_and_hash", lambda path: hashed.append(path) or real(path))
+    hashed: list[Path] = []  # the files read
+    real = ingest._read_landing
+    monkeypatch.setattr(ingest, "_read_landing", lambda path: hashed.append(path) or real(path))
 
     assert ingest.scan_landing(source_id, lake_paths) == [] and hashed == []
     os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 10**9))  # touched only

