@@ -69,12 +69,12 @@ class FileRecord:
         return [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1)]
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Path, compression: str = "zstd") -> str:
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> str:
     """Write ``df`` to ``path`` via a temp file and a rename; returns the file's SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     buffer = io.BytesIO()
-    df.write_parquet(buffer, compression=compression, statistics=True)
+    df.write_parquet(buffer, compression="zstd", statistics=True)
     data = buffer.getbuffer()
     with open(tmp, "wb") as fh:
         fh.write(data)
@@ -289,8 +289,7 @@ def _store(
         record.status, record.reason = "rejected", str(parsed)
         return
     rows = parsed.rows.with_columns(pl.lit(record.sha256).alias("source_file_sha256"))
-    # LZ4: parsed/ is an internal cache, written once per file and read back by every rebuild.
-    write_parquet_atomic(rows, paths.parsed / src.source_id / f"{record.sha256}.parquet", "lz4")
+    write_parquet_atomic(rows, paths.parsed / src.source_id / f"{record.sha256}.parquet")
     _remember_parsed(record.sha256, rows)
     if parsed.quarantined.height:
         write_parquet_atomic(
