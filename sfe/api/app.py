@@ -1,8 +1,10 @@
 """The SFE HTTP API: ``uvicorn sfe.api.app:app``.
 
-Read-only JSON/CSV/Parquet access to the published warehouse (prices, volumes, dispatches and the
-analytics marts in the standard taxonomy). ``create_app`` wires the error handlers, the rate limit
-and the routers of ``sfe.api.routes``; data access goes through ``sfe.queries``; nothing here writes.
+JSON/CSV/Parquet access to the published warehouse (read-only: prices, volumes, dispatches and the
+analytics marts in the standard taxonomy) and the registry (assets, products, consultations,
+prequalification, contracts). ``create_app`` wires the error handlers, the rate limit and the routers
+of ``sfe.api.routes``; warehouse reads go through ``sfe.queries``, registry changes through
+``sfe.registry`` services.
 """
 
 from __future__ import annotations
@@ -20,14 +22,24 @@ from sfe import queries
 from sfe.api import security
 from sfe.api.common import ApiError, error_response
 from sfe.api.ratelimit import RateLimitConfig, RateLimitMiddleware
-from sfe.api.routes import analytics, market_data, own_data, status, taxonomy
+from sfe.api.routes import (
+    analytics,
+    eligibility,
+    market_data,
+    own_data,
+    prequalification,
+    registry,
+    status,
+    taxonomy,
+)
 from sfe.serving import WarehouseNotBuilt
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """
-Read-only access to the **System-wide Flexibility Exchange** warehouse: harmonised prices, volumes
-and dispatches from Great Britain's flexibility markets, in the SFE standard taxonomy.
+The **System-wide Flexibility Exchange**: harmonised prices, volumes, dispatches, settlements and
+analytics from Great Britain's flexibility markets in the SFE standard taxonomy (read-only, from the
+published warehouse), and the registry where assets and products are registered once for all markets.
 
 * Every instant is UTC (ISO 8601). `from`/`to` accept a date (`2024-04-01`) or a datetime
   (`2024-04-01T22:00:00Z`, `2024-04-01T23:00:00+01:00`); a value without an offset is UTC.
@@ -41,9 +53,11 @@ and dispatches from Great Britain's flexibility markets, in the SFE standard tax
   a formula is prefixed with `'`); `format=parquet` returns a Parquet file.
 * **Public data** (market data, taxonomy, aggregates) needs no key. **Own data** (bids, settlements,
   metering) needs an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`): a provider sees
-  its own assets, a system operator its markets and area, an admin everything.
-* Each client may make `SFE_API_RATE_PER_MIN` requests a minute (default 600, per API key or else per
-  address); over it the answer is 429 with `Retry-After`.
+  its own assets, a system operator its markets and area, an admin everything. The registry routes
+  (assets, products, consultations, prequalification, contracts) need credentials too.
+* Each client may make `SFE_API_RATE_PER_MIN` requests a minute (default 600, bursts of
+  `SFE_API_RATE_BURST`; per API key, else per address; loopback is not limited unless
+  `SFE_API_RATE_LIMIT_LOOPBACK=1`); over it the answer is 429 with `Retry-After`.
 * Errors are JSON: `{"error": code, "message": text}` with 400 for inconsistent parameters, 401/403
   for missing or insufficient keys, 422 for invalid parameters, 429 over the rate limit and 503 while
   the warehouse (or the table a route reads) has not been published.
@@ -59,6 +73,17 @@ TAGS = [
     },
     {"name": "analytics", "description": "Aggregated marts and inputs for third-party forecasts."},
     {"name": "metadata", "description": "The data dictionary."},
+    {
+        "name": "registry: assets",
+        "description": "Register assets once for all markets, alone or in bulk; groups.",
+    },
+    {"name": "registry: products", "description": "Products system operators register, and their lifecycle."},
+    {"name": "registry: consultations", "description": "Market testing of draft products."},
+    {"name": "registry: prequalification", "description": "Dossiers, evidence and applications to products."},
+    {
+        "name": "registry: contracts",
+        "description": "Contract templates and the contracts generated from them.",
+    },
 ]
 
 
@@ -112,6 +137,9 @@ def create_app(rate_limit: RateLimitConfig | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI could not parse the request body: an invalid request
+            message = f"the request body could not be read: {exc.detail}"
+            return error_response(422, "invalid_request", message)
         error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = str(exc.detail)
         if exc.status_code == 404:
@@ -123,7 +151,16 @@ def create_app(rate_limit: RateLimitConfig | None = None) -> FastAPI:
         log.exception("query failed", exc_info=exc)
         return error_response(500, "query_failed", "the warehouse query failed; see the server log")
 
-    for module in (status, market_data, own_data, taxonomy, analytics):
+    for module in (
+        status,
+        market_data,
+        own_data,
+        taxonomy,
+        analytics,
+        registry,
+        eligibility,
+        prequalification,
+    ):
         app.include_router(module.router)
     app.add_middleware(RateLimitMiddleware, config=rate_limit or RateLimitConfig.from_env())
     return app

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sfe.api import schemas
-from sfe.api.common import Format, error_response, table_response
+from sfe.api.common import Format, error_response, table_response, tabular_content
 from sfe.api.security import AUTH_RESPONSES, require_principal, require_roles
 from sfe.registry import asset_import, assets, consultations, db, groups, products
 from sfe.registry.access import AccessDenied, NotFound, Principal, Role
@@ -239,7 +239,7 @@ class ResponseIn(BaseModel):
     "/assets",
     tags=[TAG_ASSETS],
     summary="Assets the caller may see",
-    responses={**REFUSALS, 200: {"description": "JSON {total, data}, CSV or Parquet"}},
+    responses={**REFUSALS, 200: tabular_content()},
 )
 @refusals_as_json
 def list_assets(me: Caller, include_retired: bool = False, format: Format = "json") -> Response:
@@ -418,7 +418,7 @@ def change_members(me: Fsp, group_id: int, body: MembersIn) -> Response:
     "/registry/products",
     tags=[TAG_PRODUCTS],
     summary="Registered products: the live catalogue and the caller's own",
-    responses={**REFUSALS, 200: {"description": "JSON {total, data}, CSV or Parquet"}},
+    responses={**REFUSALS, 200: tabular_content()},
 )
 @refusals_as_json
 def list_products(
@@ -587,7 +587,7 @@ def my_response(me: Fsp, consultation_id: int) -> Response:
     "/consultations/{consultation_id}/results",
     tags=[TAG_CONSULTATIONS],
     summary="Aggregated results (the consulting SO)",
-    responses=REFUSALS,
+    responses={**REFUSALS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 @refusals_as_json
 def results(
