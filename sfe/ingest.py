@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import time
@@ -457,6 +458,70 @@ def _distinct_mask(
     return first.reverse() if last else first
 
 
+class DamagedParsedFile(RuntimeError):
+    """A parsed file cannot be read, and the landing file it came from is gone or changed."""
+
+
+def _rows_of_days(
+    src: Source, paths: LakePaths, files: list[tuple[FileRecord, Path]], days: list[date]
+) -> pl.DataFrame:
+    """Every parsed row of these days, in file order, with __seq and __file_rank.
+
+    A parsed file that cannot be read is parsed again from its landing file (same record, so the
+    same rows) when that file is unchanged; otherwise DamagedParsedFile names both.
+    """
+    # Sorting on a file's rank by name instead of its name: same order, far cheaper.
+    file_rank = {name: rank for rank, name in enumerate(sorted({r.file_name for r, _ in files}))}
+
+    def frames() -> list[pl.LazyFrame]:
+        return [
+            _parsed_rows(r, p)
+            .filter(pl.col(PARTITION_COLUMN).is_in(days))
+            .with_columns(
+                pl.lit(r.seq, pl.Int64).alias("__seq"),
+                pl.lit(file_rank[r.file_name], pl.Int64).alias("__file_rank"),
+            )
+            for r, p in files
+        ]
+
+    if not files:
+        return src.empty_frame().with_columns(
+            pl.lit(0, pl.Int64).alias("__seq"), pl.lit(0, pl.Int64).alias("__file_rank")
+        )
+    try:
+        return pl.concat(frames()).collect()
+    except (pl.exceptions.PolarsError, OSError):
+        for record, path in files:
+            try:
+                pl.read_parquet(path)
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                _reparse(src, paths, record, path, exc)
+        return pl.concat(frames()).collect()
+
+
+def _reparse(src: Source, paths: LakePaths, record: FileRecord, parsed_path: Path, damage: Exception) -> None:
+    landing = paths.landing_dir(src.source_id) / record.file_name
+    if not landing.is_file() or sha256_of(landing) != record.sha256:
+        raise DamagedParsedFile(
+            f"{parsed_path} (the parse of landing/{src.source_id}/{record.file_name}) cannot be read ({damage}), "
+            "and the landing file is gone or has changed, so it cannot be parsed again: restore the landing "
+            "file, or remove both and ingest the file anew"
+        ) from None
+    logging.getLogger(__name__).warning(
+        "%s cannot be read (%s): parsing landing/%s/%s again",
+        parsed_path,
+        damage,
+        src.source_id,
+        record.file_name,
+    )
+    again = FileRecord(**asdict(record))
+    _store(src, paths, landing, again, _parse(src, landing, record.file_name, record.first_seen_at, None))
+    if (again.status, again.rows_parsed) != (record.status, record.rows_parsed):
+        raise DamagedParsedFile(
+            f"parsing {landing} again gave a different result; {parsed_path} left as it is"
+        )
+
+
 def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.DataFrame]:
     """(``rows`` in file and row order, which of them are loaded, per day and file: loaded /
     duplicates / superseded counts).
@@ -611,24 +676,7 @@ def build_partitions(
             for r in records
             if wanted_set.intersection(r.dates)
         ]
-        # Sorting on a file's rank by name instead of its name: same order, far cheaper.
-        file_rank = {name: rank for rank, name in enumerate(sorted({r.file_name for r, _ in files}))}
-        frames = [
-            _parsed_rows(r, p)
-            .filter(pl.col(PARTITION_COLUMN).is_in(wanted))
-            .with_columns(
-                pl.lit(r.seq, pl.Int64).alias("__seq"),
-                pl.lit(file_rank[r.file_name], pl.Int64).alias("__file_rank"),
-            )
-            for r, p in sorted(files, key=lambda item: item[0].seq)
-        ]
-        rows = (
-            pl.concat(frames).collect()
-            if frames
-            else src.empty_frame().with_columns(
-                pl.lit(0, pl.Int64).alias("__seq"), pl.lit(0, pl.Int64).alias("__file_rank")
-            )
-        )
+        rows = _rows_of_days(src, paths, sorted(files, key=lambda item: item[0].seq), wanted)
         rows, loaded, log = _outcomes(src, rows)
         loaded_by_day = _in_file_order(src, rows, loaded)
         columns = src.empty_frame().columns

@@ -400,3 +400,25 @@ def test_sfe_build_refuses_a_damaged_raw_file_and_keeps_serving(published_templa
     _run_sfe(paths, "ingest", "--source", SOURCE, "--from", day, "--to", day)
     _run_sfe(paths, "build")
     assert _serving_tables(paths) == served_tables
+
+
+def test_a_damaged_parsed_file_is_parsed_again_from_its_landing_file(lake_paths, clean_ingest):
+    land(lake_paths, SOURCE, *FILES)
+    ingest.scan_landing(SOURCE, lake_paths)
+    damaged = sorted(lake_paths.parsed.glob(f"{SOURCE}/*.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    ingest.build_partitions(SOURCE, ingest.pending_dates(SOURCE, lake_paths), lake_paths)
+    pl.read_parquet(damaged)  # repaired
+    assert _comparable_raw(lake_paths, SOURCE).equals(_comparable_raw(clean_ingest, SOURCE))
+
+
+def test_a_damaged_parsed_file_without_its_landing_file_is_named(lake_paths):
+    land(lake_paths, SOURCE, *FILES)
+    ingest.scan_landing(SOURCE, lake_paths)
+    record = ingest.Catalog(lake_paths, SOURCE).load()[0]
+    damaged = lake_paths.parsed / SOURCE / f"{record.sha256}.parquet"
+    damaged.write_bytes(b"not parquet")
+    (lake_paths.landing_dir(SOURCE) / record.file_name).unlink()
+    with pytest.raises(ingest.DamagedParsedFile) as failure:
+        ingest.build_partitions(SOURCE, ingest.known_dates(SOURCE, lake_paths), lake_paths)
+    assert str(damaged) in str(failure.value) and record.file_name in str(failure.value)
