@@ -43,15 +43,17 @@ def _machine() -> str:
 def _scale_csv(src_files: list[Path], out: Path, rows: int, id_column: str, bom: bool) -> int:
     """Tile real-format rows up to `rows`, making each copy distinct through its id column."""
     base = pl.concat([pl.read_csv(f, infer_schema=False) for f in src_files], how="vertical_relaxed")
-    copies = max(1, -(-rows // base.height))
-    tiled = pl.concat(
-        [base.with_columns((pl.col(id_column) + f"-x{k}").alias(id_column)) for k in range(copies)]
-    ).head(rows)
-    data = tiled.write_csv()
+    copies = pl.DataFrame({"__copy": range(max(1, -(-rows // base.height)))})
+    tiled = (
+        copies.join(base, how="cross")  # copy by copy, each in the files' row order
+        .with_columns((pl.col(id_column) + "-x" + pl.col("__copy").cast(pl.String)).alias(id_column))
+        .drop("__copy")
+        .head(rows)
+    )
     with open(out, "wb") as fh:
         if bom:
             fh.write(b"\xef\xbb\xbf")
-        fh.write(data.encode("utf-8"))
+        tiled.write_csv(fh)
     return tiled.height
 
 
