@@ -41,6 +41,8 @@ build: setup
 		echo "no data in $(SFE_LAKE_DIR)/landing: generating the demo (sfe generate)"; \
 		$(BIN)/sfe generate; \
 	fi
+	@# Demo accounts and registrations (idempotent) when the lake holds the generated demo.
+	@if [ -f $(SFE_LAKE_DIR)/generated/fleet.csv ]; then $(BIN)/sfe seed-demo; fi
 	$(BIN)/sfe build
 
 run: setup

@@ -61,10 +61,17 @@ PAGES = (
     PageSpec(
         "trade_dispatch_settlement.py", "Trade, dispatch, settlement", ":material/receipt_long:", EVERYONE
     ),
+    PageSpec("der_positions.py", "DER positions", ":material/timeline:", {FSP, SO}),
+    PageSpec("dispatch_transparency.py", "Dispatch transparency", ":material/visibility:", EVERYONE),
+    PageSpec("rules_library.py", "Market rules library", ":material/menu_book:", SIGNED_IN),
     PageSpec("data_ingestion.py", "Data ingestion", ":material/input:", SIGNED_IN),
     PageSpec("my_assets.py", "Assets", ":material/battery_charging_full:", {FSP, SO}, "Registry"),
     PageSpec("products_registry.py", "Products", ":material/inventory_2:", SIGNED_IN, "Registry"),
     PageSpec("consultations.py", "Consultations", ":material/forum:", {FSP, SO}, "Registry"),
+    PageSpec("eligibility.py", "Eligibility", ":material/fact_check:", {FSP, SO}, "Registry"),
+    PageSpec("product_rules.py", "Product rules", ":material/rule:", {SO}, "Registry"),
+    PageSpec("prequalification.py", "Prequalification", ":material/verified:", {FSP, SO}, "Registry"),
+    PageSpec("contracts.py", "Contracts", ":material/contract:", {FSP, SO}, "Registry"),
     PageSpec("sign_in.py", "Sign in", ":material/login:", {ANONYMOUS}, "Account", hidden_audience=SIGNED_IN),
     PageSpec("account.py", "Account", ":material/account_circle:", SIGNED_IN, "Account"),
     PageSpec(

@@ -286,6 +286,37 @@ def demo_accounts() -> None:
         click.echo(f"  {a.role.value:16s} {a.email:24s} {a.password}  {a.organisation}{note}")
 
 
+@main.command(name="seed-rules")
+def seed_rules() -> None:
+    """Load the reference product rules and the market rules library (safe to re-run)."""
+    from sfe.registry import db
+    from sfe.rules import library_seed, reference
+
+    with db.session() as s:
+        rules = reference.seed_reference_rules(s)
+        documents = library_seed.seed_library(s)
+    click.echo(f"reference rules added: {rules}; library documents added: {documents}")
+
+
+@main.command(name="seed-demo")
+@click.pass_context
+def seed_demo(ctx: click.Context) -> None:
+    """Demo registry: one account per role, the demo providers' share of the generated fleet
+    (linking their ids across markets), reference rules and the rules library. Idempotent."""
+    from sfe.registry.demo_assets import seed_demo_assets
+
+    ctx.invoke(seed_rules)
+    ctx.invoke(demo_accounts)
+    if not lake().generated.joinpath("fleet.csv").exists():
+        click.echo("no generated fleet (run `sfe generate`): no demo assets registered")
+        return
+    for p in seed_demo_assets():
+        click.echo(
+            f"demo assets of {p.organisation}: {len(p.registered)} registered now, {len(p.already)} before, "
+            f"{len(p.refused)} refused; group {p.group!r} with {p.group_members} members"
+        )
+
+
 def _service_command(service: str, port: int) -> list[str]:
     py = sys.executable
     if service == "app":

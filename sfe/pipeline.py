@@ -140,14 +140,17 @@ def build_warehouse(step: Step | None = None) -> dict[str, int]:
     """dbt build (models + tests) into build.duckdb, then publish. Raises BuildFailed on any failure."""
     import dagster as dg
 
+    from pipelines.defs.registry.assets import REGISTRY_ASSETS
+    from pipelines.defs.rules.assets import RULES_ASSETS
     from pipelines.defs.warehouse.assets import DBT_RESOURCE, WAREHOUSE_ASSETS
 
     paths = prepare_environment()
     if step:
         step("dbt build + publish")
     check_raw_files(paths)
+    # The registry snapshot and the eligibility verdicts are read by dbt: written first, same run.
     result = dg.materialize(
-        WAREHOUSE_ASSETS,
+        [*REGISTRY_ASSETS, *RULES_ASSETS, *WAREHOUSE_ASSETS],
         instance=_instance(),
         resources={"dbt": DBT_RESOURCE},
         run_config=QUIET_RUN_CONFIG,

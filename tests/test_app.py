@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from datetime import date
 from pathlib import Path
 
-import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sfe import csv_safe, queries
-from sfe.serving import get_db, reset_db_registry
+from sfe.serving import reset_db_registry
 
 try:
     from serving_fixtures import publish_serving_db
@@ -91,90 +86,8 @@ def test_home_picks_up_a_new_publish_without_restart(published, lake_dir):
 
 
 # -- market trends ------------------------------------------------------------------------------------
-def test_market_trends_defaults(published):
-    at = _trends()
-    assert at.date_input[0].value == (date(2024, 2, 29), date(2024, 5, 31))
-    assert at.multiselect[0].value == [
-        "neso_eac_dch", "neso_eac_dcl", "neso_eac_pbr", "ukpn_dynamic", "ukpn_secure", "ukpn_sustain",
-    ]  # fmt: skip
-    assert at.radio[0].value == "day"
-    charts = _charts(at)
-    assert len(charts) == 4
-    assert [c["mark"]["type"] for c in charts] == ["line", "bar", "bar", "line"]
-    assert [c["encoding"]["y"]["field"] for c in charts] == [
-        "vwap_clearing_price_gbp_per_mw_h", "cleared_volume_mwh", "utilisation_mwh", "vwap_utilisation_price_gbp_per_mwh",
-    ]  # fmt: skip
-    assert len(at.dataframe) == 2 and len(at.download_button) == 2
-    expected = queries.auction_trends("day", db=get_db())
-    shown = at.dataframe[0].value
-    assert list(shown.columns) == expected.columns and len(shown) == expected.height
-    assert not at.warning and not at.exception
-
-
-def test_download_is_exactly_the_table_shown(published, monkeypatch):
-    exported: list[pl.DataFrame] = []
-    real = csv_safe.to_csv_bytes
-
-    def recording(frame):
-        exported.append(frame)
-        return real(frame)
-
-    monkeypatch.setattr(csv_safe, "to_csv_bytes", recording)
-    at = _trends()
-    at.radio[0].set_value("month").run()
-    assert not at.exception, at.exception
-    auctions, dispatches = exported[-2:]
-    assert auctions.equals(queries.auction_trends("month", db=get_db()))
-    assert dispatches.equals(queries.dispatch_trends("month", db=get_db()))
-    for frame, shown in zip((auctions, dispatches), at.dataframe, strict=True):
-        table = shown.value
-        assert list(table.columns) == frame.columns and len(table) == frame.height
-        assert list(table["product_id"]) == frame["product_id"].to_list()
-        rows = list(csv.reader(io.StringIO(real(frame).decode())))
-        assert rows[0] == list(table.columns) and len(rows) == len(table) + 1
-    assert [b.label for b in at.download_button] == ["Download this table (CSV)"] * 2
-
-
-def test_market_trends_filters(published):
-    at = _trends()
-    at.multiselect[0].set_value(["ukpn_dynamic", "ukpn_secure"])
-    at.date_input[0].set_value((date(2024, 4, 1), date(2024, 4, 2)))
-    at.run()
-    assert not at.exception, at.exception
-    assert any("No auction results" in i.value for i in at.info)
-    assert len(_charts(at)) == 2
-    [table] = at.dataframe
-    shown = table.value
-    assert sorted(set(shown["product_id"])) == ["ukpn_dynamic", "ukpn_secure"]
-    dynamic = shown[shown["product_id"] == "ukpn_dynamic"]
-    # GB local days: the dispatch at 23:30 UTC on 1 April belongs to 2 April (BST).
-    assert list(dynamic["dispatches"]) == [2, 3]
-
-
-def test_market_trends_without_products(published):
-    at = _trends()
-    at.multiselect[0].set_value([]).run()
-    assert not at.exception, at.exception
-    assert any("at least one product" in i.value for i in at.info)
-    assert not _charts(at) and not at.dataframe
-
-
 def test_market_trends_explains_a_missing_warehouse(lake_dir):
     at = _trends()
     [warning] = at.warning
     assert "make build" in warning.value
     assert not _charts(at) and not at.dataframe and not at.download_button
-
-
-def test_market_trends_filters_follow_a_new_publish(published, lake_dir):
-    at = _trends()
-    assert at.date_input[0].value == (date(2024, 2, 29), date(2024, 5, 31))
-    publish_serving_db(lake_dir, version=2)
-    at.run()
-    assert not at.exception, at.exception
-    assert at.date_input[0].value == (date(2024, 2, 29), date(2024, 6, 3))  # untouched: follows the data
-    at.date_input[0].set_value((date(2024, 4, 1), date(2024, 6, 2))).run()
-    publish_serving_db(lake_dir, version=1)
-    at.run()
-    assert not at.exception, at.exception
-    assert at.date_input[0].value == (date(2024, 4, 1), date(2024, 5, 31))  # the user's choice, clamped

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from sfe import ingest, publish
 from sfe.config import DBT_PROJECT_DIR, TAXONOMY_DIR, lake
@@ -40,7 +46,13 @@ else:
     DBT_PROJECT.prepare_if_dev()
 
 
-@dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT)
+# The registry's six snapshot tables share one upstream asset key (raw/registry).
+_TRANSLATOR = DagsterDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+)
+
+
+@dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT, dagster_dbt_translator=_TRANSLATOR)
 def sfe_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Run and test every dbt model; a failing test fails the run, so publish does not happen."""
     paths = lake()
