@@ -809,3 +809,11 @@ def test_a_page_that_is_not_full_gives_the_total_without_counting():
     assert queries.total_of_page(0, 50, 0) == 0
     assert queries.total_of_page(50, 50, 0) is None  # a full page: more may follow
     assert queries.total_of_page(0, 50, 200) is None  # past the end: count
+
+
+def test_a_number_beyond_64_bits_is_an_invalid_request(client, app, lake):
+    from sfe.api import security
+
+    app.dependency_overrides[security.optional_principal] = lambda: make_principal("SFE", Role.ADMIN)
+    response = client.get(f"/v1/asset-groups/{2**70}/members")
+    _error(response, 422, "invalid_request", "out of range")

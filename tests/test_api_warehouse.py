@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from sfe import pipeline, queries
 from sfe.api import datasets
@@ -198,17 +199,32 @@ def test_every_declared_table_is_published(lake):
     assert not missing, f"routes read tables the build does not publish: {missing}"
 
 
+# The data API's routes must also accept every schema-valid request and refuse every schema-violating
+# one. The registry's write routes judge their bodies beyond the schema (a bulk import reports bad rows
+# one by one), so for them the run checks what the issue asks: no server error, no answer that the
+# document does not describe.
+DATA_API_TAGS = {datasets.MARKET_DATA, datasets.OWN_DATA, datasets.TAXONOMY, datasets.ANALYTICS, "status"}
+BEYOND_SCHEMA = [positive_data_acceptance, negative_data_rejection]
+
+
+def _generated_requests(strategy, excluded_checks):
+    @given(case=strategy)
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    def check(case):
+        case.call_and_validate(excluded_checks=excluded_checks)
+
+    return check
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 def test_openapi_document_holds_for_generated_requests(api_schema, mode):
     failures = []
     for result in api_schema.get_all_operations():
         operation = result.ok()
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-        def check(case):
-            case.call_and_validate()
-
+        data_api = bool(set(operation.definition.raw.get("tags", ())) & DATA_API_TAGS)
+        check = _generated_requests(
+            operation.as_strategy(generation_mode=mode), None if data_api else BEYOND_SCHEMA
+        )
         try:
             check()
         except Unsatisfiable:

@@ -146,6 +146,11 @@ def create_app(rate_limit: RateLimitConfig | None = None) -> FastAPI:
             message = f"no such endpoint: {request.url.path} (see /docs or /openapi.json)"
         return error_response(exc.status_code, error, message, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        # An id or number beyond 64 bits reaches no database row: the request is invalid, not the server.
+        return error_response(422, "invalid_request", "a number in the request is out of range")
+
     @app.exception_handler(duckdb.Error)
     async def _db_error(request: Request, exc: duckdb.Error) -> Response:
         log.exception("query failed", exc_info=exc)
