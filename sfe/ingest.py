@@ -606,6 +606,8 @@ def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
     word or two is far cheaper than sorting the keys themselves.
     """
     schema = df.schema
+    if df.height <= 1:  # nothing to order (and a literal code below would broadcast to one row)
+        return pl.Series("__position", range(df.height), dtype=pl.UInt32)
     if not all(
         schema[k] == pl.String or schema[k].is_integer() or schema[k] in (pl.Date, pl.Datetime) for k in keys
     ):
@@ -632,7 +634,7 @@ def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
             continue
         low, high = stats[f"min {k}"], stats[f"max {k}"]
         if low is None:  # all null
-            codes.append((pl.lit(0, pl.UInt64), 0))
+            codes.append((pl.col(k).is_null().cast(pl.UInt64) * 0, 0))  # a column: keeps the height
             continue
         value, scale = physical[k], 1
         if stats.get(f"seconds {k}"):
