@@ -25,6 +25,7 @@ from sfe.api.ratelimit import RateLimitConfig, RateLimitMiddleware
 from sfe.api.routes import (
     analytics,
     eligibility,
+    forecasts,
     market_data,
     own_data,
     prequalification,
@@ -72,6 +73,7 @@ TAGS = [
         "description": "Products, markets, assets, participants and the settlement calendar.",
     },
     {"name": "analytics", "description": "Aggregated marts and inputs for third-party forecasts."},
+    {"name": "forecasts", "description": "Third-party revenue forecasts shown beside the history (UC28)."},
     {"name": "metadata", "description": "The data dictionary."},
     {
         "name": "registry: assets",
@@ -165,6 +167,7 @@ def create_app(rate_limit: RateLimitConfig | None = None) -> FastAPI:
         registry,
         eligibility,
         prequalification,
+        forecasts,
     ):
         app.include_router(module.router)
     app.add_middleware(RateLimitMiddleware, config=rate_limit or RateLimitConfig.from_env())
