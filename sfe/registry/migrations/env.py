@@ -6,6 +6,7 @@ from sqlalchemy import create_engine
 from sfe.registry import (
     models_prequal,  # noqa: F401  (registers the prequalification and contract tables)
     models_rules,  # noqa: F401  (registers the rules and library tables)
+    models_taxonomy,  # noqa: F401  (registers the taxonomy mapping overrides)
 )
 from sfe.registry.models import Base
 
