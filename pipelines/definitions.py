@@ -2,6 +2,12 @@
 
 import dagster as dg
 
+from pipelines.defs.conflicts.assets import (
+    CONFLICT_ASSETS,
+    conflict_notifications_job,
+    hourly_conflict_notifications,
+    notify_after_publish,
+)
 from pipelines.defs.ingest.assets import INGEST_ASSETS
 from pipelines.defs.ingest.jobs import ingest_job
 from pipelines.defs.ingest.schedules import daily_ingest_schedule
@@ -13,10 +19,10 @@ from pipelines.defs.warehouse.jobs import warehouse_job
 from pipelines.defs.warehouse.sensors import publish_after_ingest
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, *REGISTRY_ASSETS, *RULES_ASSETS, *WAREHOUSE_ASSETS],
-    jobs=[ingest_job, warehouse_job],
-    schedules=[daily_ingest_schedule],
-    sensors=[landing_sensor, publish_after_ingest],
+    assets=[*INGEST_ASSETS, *REGISTRY_ASSETS, *RULES_ASSETS, *WAREHOUSE_ASSETS, *CONFLICT_ASSETS],
+    jobs=[ingest_job, warehouse_job, conflict_notifications_job],
+    schedules=[daily_ingest_schedule, hourly_conflict_notifications],
+    sensors=[landing_sensor, publish_after_ingest, notify_after_publish],
     resources={"dbt": DBT_RESOURCE},
     # Runs in one process: launching a process per step costs seconds each on 2 cores.
     executor=dg.in_process_executor,

@@ -251,6 +251,28 @@ def registry_migrate() -> None:
 
 
 @main.group()
+def conflicts() -> None:
+    """Market conflicts (UC11): notices to the parties."""
+
+
+@conflicts.command(name="notify")
+def conflicts_notify() -> None:
+    """Notify every party of every published conflict once (inbox + email); safe to run again."""
+    from sfe import conflicts as conflict_notices
+    from sfe import queries
+    from sfe.serving import WarehouseNotBuilt
+
+    try:
+        result = conflict_notices.notify_new_conflicts()
+    except (WarehouseNotBuilt, queries.TableNotPublished) as exc:
+        _fail(str(exc))
+    click.echo(
+        f"{result.conflicts} conflicts: {result.notices_created} new notices, {result.emails_sent} emails sent, "
+        f"{result.email_failures} not sent, {result.without_party} conflicts with no registered party"
+    )
+
+
+@main.group()
 def admin() -> None:
     """SFE administrators."""
 
