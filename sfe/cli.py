@@ -203,6 +203,36 @@ def taxonomy_validate(directory: Path | None) -> None:
     click.echo("taxonomy is valid")
 
 
+@taxonomy.command(name="export-overrides")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to this file (default: standard output).",
+)
+def taxonomy_export_overrides(output: Path | None) -> None:
+    """Write the mapping overrides admins made in the app, in force, as rows of
+    taxonomy/source_value_mappings.csv (header included) to merge into the file for a release."""
+    import csv
+    import io
+
+    from sfe.registry import db
+    from sfe.registry.taxonomy_admin import EXPORT_COLUMNS, export_rows
+
+    with db.session() as s:
+        rows = export_rows(s)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    if output is None:
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        output.write_text(buffer.getvalue(), encoding="utf-8")
+        click.echo(f"wrote {len(rows)} override(s) to {output}", err=True)
+
+
 @main.command()
 @click.argument("query")
 @click.option(

@@ -97,6 +97,18 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("retired_at_utc", UTC_TIMESTAMP),
         ]
     ),
+    # Source vocabulary mapped by an admin in the app, in force (sfe.registry.taxonomy_admin); the
+    # warehouse applies these over taxonomy/source_value_mappings.csv for the same key.
+    "taxonomy_mapping_overrides": pa.schema(
+        [
+            ("source_id", pa.string()),
+            ("field", pa.string()),
+            ("source_value", pa.string()),
+            ("target_kind", pa.string()),  # 'product_id'
+            ("target_value", pa.string()),
+            ("created_at_utc", UTC_TIMESTAMP),
+        ]
+    ),
 }
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)

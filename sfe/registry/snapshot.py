@@ -2,7 +2,7 @@
 
 The contract (tables, columns, types, atomic writes) is ``sfe.registry_schema``. What goes in is the
 market-relevant registry data only: organisations (name, kind, operator), assets with their market
-ids, groups with membership history, and products. Never users, e-mail addresses, password hashes,
+ids, groups with membership history, products, and the taxonomy mapping overrides in force. Never users, e-mail addresses, password hashes,
 tokens, API keys, audit details or consultation answers.
 
 Every table is read in one transaction, so the files describe one consistent state of the registry,
@@ -27,6 +27,7 @@ from sfe.registry.models import (
     Organisation,
     Product,
 )
+from sfe.registry.taxonomy_admin import active_overrides
 from sfe.registry_schema import SCHEMAS, TABLES, write_table
 
 
@@ -119,6 +120,17 @@ def snapshot_tables(s: Session) -> dict[str, pa.Table]:
         }
         for p in s.scalars(select(Product).order_by(Product.id))
     ]
+    overrides = [
+        {
+            "source_id": o.source_id,
+            "field": o.field,
+            "source_value": o.source_value,
+            "target_kind": o.target_kind,
+            "target_value": o.target_value,
+            "created_at_utc": o.created_at,
+        }
+        for o in active_overrides(s)
+    ]
     tables = {
         "organisations": _table("organisations", organisations),
         "assets": _table("assets", assets),
@@ -126,6 +138,7 @@ def snapshot_tables(s: Session) -> dict[str, pa.Table]:
         "asset_groups": _table("asset_groups", groups),
         "asset_group_memberships": _table("asset_group_memberships", memberships),
         "products": _table("products", products),
+        "taxonomy_mapping_overrides": _table("taxonomy_mapping_overrides", overrides),
     }
     assert set(tables) == set(TABLES), "the snapshot must write every table of the contract"
     return tables

@@ -1,7 +1,8 @@
 -- Every product value seen in any source, mapped to a product_id of the taxonomy WITHIN the market of
 -- the row: the market of a row is its operator's default market (taxonomy/operators.csv).
 -- Lookup order:
---   1. source_value_mappings of this source and field whose target product belongs to the market;
+--   1. source_value_mappings of this source and field whose target product belongs to the market
+--      (an admin's override from the registry replaces the file's row for the same key);
 --   2. source_value_mappings of any source of the same market (when they name exactly one product);
 --   3. the product of the market whose product_name equals the value (after normalise_value);
 --   4. otherwise a placeholder product '<market>__unmapped__<slug>' (is_mapped = false) so the rows
@@ -18,17 +19,48 @@ products as (
     from {{ ref('products') }}
 ),
 
-mappings as (
+-- Values an admin mapped in the app (registry snapshot): per key the newest override in force wins
+-- over the versioned file, until `sfe taxonomy export-overrides` merges it into the file.
+overrides as (
+    select
+        source_id,
+        field,
+        {{ normalise_value('source_value') }} as value_key,
+        target_value
+    from {{ ref('stg_registry__taxonomy_mapping_overrides') }}
+    where target_kind = 'product_id'
+    qualify row_number() over (
+        partition by source_id, field, {{ normalise_value('source_value') }}
+        order by created_at_utc desc, target_value
+    ) = 1
+),
+
+file_mappings as (
     select distinct
         m.source_id,
         m.field,
         {{ normalise_value('m.source_value') }} as value_key,
-        p.product_id,
-        p.market_id
+        m.target_value
     from {{ ref('source_value_mappings') }} as m
-    inner join products as p
-        on m.target_value = p.product_id
     where m.target_kind = 'product_id'
+),
+
+mappings as (
+    select o.source_id, o.field, o.value_key, p.product_id, p.market_id
+    from overrides as o
+    inner join products as p
+        on o.target_value = p.product_id
+
+    union all
+
+    select f.source_id, f.field, f.value_key, p.product_id, p.market_id
+    from file_mappings as f
+    inner join products as p
+        on f.target_value = p.product_id
+    where not exists (
+        select 1 from overrides as o
+        where o.source_id = f.source_id and o.field = f.field and o.value_key = f.value_key
+    )
 ),
 
 market_mappings as (
