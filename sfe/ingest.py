@@ -28,7 +28,7 @@ import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -99,16 +99,15 @@ def _copy_atomic(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-_HAND_OVER_MAX_BYTES = 512 << 20  # larger files are hashed in a stream and read again by the parser
+_PREFETCH_MAX_BYTES = 512 << 20  # a larger next file is read when its turn comes, not alongside
 
 
-def _read_landing(path: Path) -> bytes | None:
-    """The file's bytes for the parser, or None for a file too large to hold twice."""
-    return None if path.stat().st_size > _HAND_OVER_MAX_BYTES else path.read_bytes()
+def _read_landing(path: Path) -> bytes:
+    return path.read_bytes()
 
 
-def _sha256(path: Path, data: bytes | None) -> str:
-    return hashlib.sha256(data).hexdigest() if data is not None else sha256_of(path)
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_of(path: Path) -> str:
@@ -235,12 +234,12 @@ def _now_iso() -> str:
 # Parsed frames kept for the build_partitions that follows scan_landing in the same process (see
 # parsed_in_memory): it then need not read back what was just written.
 _in_memory: OrderedDict[str, pl.DataFrame] | None = None
-_IN_MEMORY_MAX_BYTES = 2 << 30
+_IN_MEMORY_MAX_BYTES = 4 << 30
 
 
 @contextlib.contextmanager
 def parsed_in_memory() -> Iterator[None]:
-    """Within this block, files parsed by scan_landing stay in memory (up to 2 GiB, newest kept)
+    """Within this block, files parsed by scan_landing stay in memory (up to 4 GiB, newest kept)
     for build_partitions to use instead of reading parsed/ back."""
     global _in_memory
     outer, _in_memory = _in_memory, OrderedDict()
@@ -337,15 +336,22 @@ def scan_landing(
                 continue
             candidates.append((path, name, stat))
         sizes = {r.size_bytes for r in records}
-        reads = [hashers.submit(_read_landing, candidates[0][0])] if candidates else []
+
+        def read(k: int) -> Future[bytes] | _Deferred:
+            path, _, stat = candidates[k]
+            if stat.st_size <= _PREFETCH_MAX_BYTES:
+                return hashers.submit(_read_landing, path)
+            return _Deferred(lambda: _read_landing(path))
+
+        reads = [read(0)] if candidates else []
         dirty = False
         last_checkpoint = time.monotonic()
         for k, (path, name, stat) in enumerate(candidates):
             data = reads[k].result()
             reads[k] = None
             if k + 1 < len(candidates):
-                reads.append(hashers.submit(_read_landing, candidates[k + 1][0]))
-            hashing = hashers.submit(_sha256, path, data)
+                reads.append(read(k + 1))
+            hashing = hashers.submit(_sha256, data)
             first_seen_at = _now_iso()
             parsed = _parse(src, path, name, first_seen_at, data) if stat.st_size not in sizes else None
             sha = hashing.result()
@@ -395,6 +401,16 @@ def scan_landing(
             catalog.set_pending(pending)
             catalog.save(records)
     return new
+
+
+class _Deferred:
+    """A 'future' computed when its result is asked for (a large file is read only then)."""
+
+    def __init__(self, compute: Callable[[], bytes]):
+        self.compute = compute
+
+    def result(self) -> bytes:
+        return self.compute()
 
 
 def pending_dates(source_id: str, paths: LakePaths | None = None) -> list[date]:
@@ -679,7 +695,9 @@ def build_partitions(
             if wanted_set.intersection(r.dates)
         ]
         rows = _rows_of_days(src, paths, sorted(files, key=lambda item: item[0].seq), wanted)
-        rows, loaded, log = _outcomes(src, rows)
+        # One chunk: gathering rows from a frame of many chunks (several files, Parquet row groups)
+        # gets far slower than the copy that joins them.
+        rows, loaded, log = _outcomes(src, rows.rechunk())
         loaded_by_day = _in_file_order(src, rows, loaded)
         columns = src.empty_frame().columns
         raw_rows = rows.select(columns)
