@@ -28,7 +28,7 @@ import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -337,17 +337,18 @@ def scan_landing(
             candidates.append((path, name, stat))
         sizes = {r.size_bytes for r in records}
 
-        def read(k: int) -> Future[bytes] | _Deferred:
+        def read(k: int) -> Callable[[], bytes]:
+            """The k-th file's bytes when called: read ahead in the background if not large."""
             path, _, stat = candidates[k]
             if stat.st_size <= _PREFETCH_MAX_BYTES:
-                return hashers.submit(_read_landing, path)
-            return _Deferred(lambda: _read_landing(path))
+                return hashers.submit(_read_landing, path).result
+            return lambda: _read_landing(path)
 
         reads = [read(0)] if candidates else []
         dirty = False
         last_checkpoint = time.monotonic()
         for k, (path, name, stat) in enumerate(candidates):
-            data = reads[k].result()
+            data = reads[k]()
             reads[k] = None
             if k + 1 < len(candidates):
                 reads.append(read(k + 1))
@@ -401,16 +402,6 @@ def scan_landing(
             catalog.set_pending(pending)
             catalog.save(records)
     return new
-
-
-class _Deferred:
-    """A 'future' computed when its result is asked for (a large file is read only then)."""
-
-    def __init__(self, compute: Callable[[], bytes]):
-        self.compute = compute
-
-    def result(self) -> bytes:
-        return self.compute()
 
 
 def pending_dates(source_id: str, paths: LakePaths | None = None) -> list[date]:
