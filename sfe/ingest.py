@@ -158,19 +158,27 @@ class Catalog:
         if days or self.pending_path.exists():
             _write_text_atomic(json.dumps(sorted(d.isoformat() for d in days)), self.pending_path)
 
-    # SHA-256 of every raw partition as written, so that a damaged file is caught before it is
-    # built into the warehouse (a flipped byte inside a Parquet page can read as a wrong value).
-    @property
-    def checksums_path(self) -> Path:
-        return self.dir / "raw_checksums.json"
 
-    def checksums(self) -> dict[str, str]:
-        if not self.checksums_path.exists():
-            return {}
-        return json.loads(self.checksums_path.read_text(encoding="utf-8"))
+PARTITIONS_MANIFEST = "_partitions.json"
 
-    def set_checksums(self, checksums: dict[str, str]) -> None:
-        _write_text_atomic(json.dumps(dict(sorted(checksums.items())), indent=0), self.checksums_path)
+
+def partition_manifest(paths: LakePaths, source_id: str) -> dict[str, dict]:
+    """raw/<source>/_partitions.json by day: every raw partition as ingest last wrote it.
+
+    Each record holds the day, the file's SHA-256 (so that a damaged file is caught before it is
+    built into the warehouse: a flipped byte inside a Parquet page can read as a wrong value), its
+    rows and when it was written (so that an incremental model can take only the days rewritten
+    since its last run: ``read_json('raw/<source>/_partitions.json')``).
+    """
+    path = paths.raw_dir(source_id) / PARTITIONS_MANIFEST
+    if not path.exists():
+        return {}
+    return {r["partition_date"]: r for r in json.loads(path.read_text(encoding="utf-8"))}
+
+
+def _save_partition_manifest(paths: LakePaths, source_id: str, manifest: dict[str, dict]) -> None:
+    records = [manifest[day] for day in sorted(manifest)]
+    _write_text_atomic(json.dumps(records, indent=0), paths.raw_dir(source_id) / PARTITIONS_MANIFEST)
 
 
 def remove_stale_temp_files(*folders: Path, recursive: bool = True) -> list[Path]:
@@ -696,7 +704,7 @@ def build_partitions(
             PARTITION_COLUMN, as_dict=True, maintain_order=True, include_key=False
         )
         writes: list[tuple[pl.DataFrame | pl.Series, Path]] = []
-        checksums = catalog.checksums()
+        manifest = partition_manifest(paths, source_id)
         for day in wanted:
             part_dir = paths.raw_dir(source_id) / f"date={day.isoformat()}"
             log_path = paths.root / "ingest_log" / source_id / f"date={day.isoformat()}.parquet"
@@ -704,7 +712,7 @@ def build_partitions(
             if day_log is None:
                 for stale in (part_dir / "data.parquet", log_path):
                     stale.unlink(missing_ok=True)
-                checksums.pop(day.isoformat(), None)
+                manifest.pop(day.isoformat(), None)
                 continue
             day_rows = loaded_by_day.get(day, pl.Series(dtype=pl.UInt32))
             writes += [(day_rows, part_dir / "data.parquet"), (day_log, log_path)]
@@ -725,11 +733,18 @@ def build_partitions(
                 digests = pool.map(
                     lambda job: write_parquet_atomic(_day_frame(raw_rows, job[0]), job[1]), batch
                 )
-                for (_, path), digest in zip(batch, digests, strict=True):
+                for (day_rows, path), digest in zip(batch, digests, strict=True):
                     if path.name == "data.parquet":
-                        checksums[path.parent.name.removeprefix("date=")] = digest
+                        day = path.parent.name.removeprefix("date=")
+                        manifest[day] = {
+                            "partition_date": day,
+                            "sha256": digest,
+                            "rows": len(day_rows),
+                            "written_at": _now_iso(),
+                        }
                 crashpoints.reached("ingest.partitions_half_written")
-        catalog.set_checksums(checksums)
+        if writes or manifest != partition_manifest(paths, source_id):
+            _save_partition_manifest(paths, source_id, manifest)
         pending = catalog.pending()
         if pending & wanted_set:
             catalog.set_pending(pending - wanted_set)
@@ -748,12 +763,13 @@ def damaged_raw_files(paths: LakePaths | None = None) -> list[tuple[str, Path, s
     damaged = []
     for source_id in CONNECTORS:
         catalog = Catalog(paths, source_id)
-        checksums, pending = catalog.checksums(), {d.isoformat() for d in catalog.pending()}
+        manifest = partition_manifest(paths, source_id)
+        pending = {d.isoformat() for d in catalog.pending()}
         for path in sorted(paths.raw_dir(source_id).glob("date=*/*.parquet")):
             day = path.parent.name.removeprefix("date=")
             if day in pending:
                 continue
-            expected = checksums.get(day) if path.name == "data.parquet" else None
+            expected = manifest[day]["sha256"] if path.name == "data.parquet" and day in manifest else None
             if expected is not None:
                 if sha256_of(path) != expected:
                     damaged.append((source_id, path, "its content differs from what ingest wrote (checksum)"))
