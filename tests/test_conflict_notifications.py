@@ -11,6 +11,7 @@ tests/test_conflicts_mart.py and checks the generator's planted conflicts end to
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -255,6 +256,22 @@ def test_inbox_is_the_organisations_own_and_marks_read(parties, lake_paths):
     assert [n.read_at is not None for n in conflicts.inbox(parties["ukpn"])].count(True) == 1
 
 
+def test_cli_notify_reports_counts_and_explains_a_missing_warehouse(parties, lake_paths):
+    from click.testing import CliRunner
+
+    from sfe.cli import main
+
+    first = CliRunner().invoke(main, ["conflicts", "notify"])
+    assert first.exit_code == 0, first.output
+    assert "3 conflicts: 6 new notices, 6 emails sent" in first.output
+    again = CliRunner().invoke(main, ["conflicts", "notify"])
+    assert "0 new notices, 0 emails sent" in again.output
+    reset_db_registry()
+    lake_paths.serving_db.unlink()
+    missing = CliRunner().invoke(main, ["conflicts", "notify"])
+    assert missing.exit_code == 1 and "has not been built yet" in missing.output
+
+
 # -- the page ---------------------------------------------------------------------------------------
 def _run_page(token: str | None, query: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
@@ -344,7 +361,10 @@ def test_planted_demo_conflicts_reach_every_party_once_and_are_listed(
     lake.generated.mkdir(parents=True)
     shutil.copyfile(built.serving_db, lake.serving_db)
     shutil.copyfile(built.generated / "planted_conflicts.csv", lake.generated / "planted_conflicts.csv")
-    shutil.copyfile(built.registry_db, lake.registry_db)
+    source = sqlite3.connect(built.registry_db)  # the backup API also takes what is still in the WAL
+    with sqlite3.connect(lake.registry_db) as target:
+        source.backup(target)
+    source.close()
     monkeypatch.setenv("SFE_LAKE_DIR", str(lake.root))
     db.dispose_all()
     reset_db_registry()
