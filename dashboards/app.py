@@ -62,6 +62,7 @@ PAGES = (
         "trade_dispatch_settlement.py", "Trade, dispatch, settlement", ":material/receipt_long:", EVERYONE
     ),
     PageSpec("der_positions.py", "DER positions", ":material/timeline:", {FSP, SO}),
+    PageSpec("conflicts.py", "Conflicts", ":material/crisis_alert:", {FSP, SO}),
     PageSpec("dispatch_transparency.py", "Dispatch transparency", ":material/visibility:", EVERYONE),
     PageSpec("rules_library.py", "Market rules library", ":material/menu_book:", SIGNED_IN),
     PageSpec("data_ingestion.py", "Data ingestion", ":material/input:", SIGNED_IN),
@@ -83,6 +84,7 @@ PAGES = (
         shown_when=mail.dev_inbox_enabled,
     ),
     PageSpec("admin_users.py", "Users", ":material/manage_accounts:", {ADMIN}, "Admin"),
+    PageSpec("taxonomy_admin.py", "Taxonomy", ":material/account_tree:", {ADMIN}, "Admin"),
 )
 
 
