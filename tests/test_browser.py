@@ -178,7 +178,9 @@ def _sidebar_links(page):
 def _open(page, title: str) -> None:
     """Follow the sidebar link (a reload would start a new, signed-out Streamlit session)."""
     link = _sidebar_links(page).filter(has=page.get_by_text(title, exact=True))
+    before = page.url
     link.first.click()
+    page.wait_for_url(lambda url: url != before)  # every page has its own path; the old one is gone
     _settle(page)
 
 
@@ -222,10 +224,13 @@ def test_fsp_visits_every_page_filters_and_downloads(page, app_url, screenshot_d
     main = page.locator('[data-testid="stMain"]')
     metric = main.locator('[data-testid="stMetricValue"]').first.inner_text()
     assert metric, "Market trends shows no headline volume"
+    main.get_by_text("by product (MWh)").first.wait_for()  # the default breakdown
 
     breakdown = main.locator('[data-testid="stSelectbox"]').filter(has_text="Break down by")
     breakdown.locator('[role="combobox"], input').first.click()
     page.get_by_role("option", name="Market", exact=True).click()
+    # The charts follow: their headings now name the market breakdown.
+    main.get_by_text("by market (MWh)").first.wait_for()
     _settle(page)
     _assert_no_exception(page, "Market trends after changing the breakdown")
 
