@@ -166,6 +166,18 @@ def build() -> None:
     click.echo(f"published {lake().serving_db} in {time.monotonic() - started:.0f} s")
     for table, rows in sorted(result.table_rows.items()):
         click.echo(f"  {table:32s} {rows:12,d} rows")
+    # Without the Dagster daemon (whose sensor does this after a publish) tell the parties here.
+    from sfe import conflicts
+
+    try:
+        told = conflicts.notify_new_conflicts()
+    except Exception as exc:  # the publish stands; notices follow with `sfe conflicts notify`
+        click.echo(f"conflict notices not sent ({exc}); retry with `sfe conflicts notify`", err=True)
+    else:
+        click.echo(
+            f"conflicts: {told.conflicts} published, {told.notices_created} new notices, "
+            f"{told.emails_sent} emails sent"
+        )
 
 
 @main.command()
