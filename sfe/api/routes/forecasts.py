@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from sfe import forecasts
-from sfe.api.common import error_response, error_responses, table_response
+from sfe.api.common import error_response, error_responses, table_response, tabular_content
 from sfe.api.security import AUTH_RESPONSES, CurrentPrincipal
 from sfe.registry.access import AccessDenied, NotFound
 
@@ -37,11 +37,15 @@ _UPLOAD_BODY = {
     "/v1/forecasts",
     tags=["forecasts"],
     summary="Uploaded third-party forecasts",
-    responses=error_responses(422),
+    responses={200: tabular_content(), **error_responses(422)},
 )
 def list_forecasts(provider: Provider = None, format: Format = "json") -> Response:
     """Every stored forecast row (or one provider's), with who uploaded it and when."""
-    return table_response(forecasts.load(provider or None), format, "forecasts")
+    try:
+        frame = forecasts.load(provider or None)
+    except ValueError as exc:  # a provider name with no letters or digits
+        return error_response(422, "invalid_request", f"query parameter 'provider': {exc}")
+    return table_response(frame, format, "forecasts")
 
 
 @router.post(
