@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -214,25 +213,24 @@ def test_concurrent_sign_ups_lose_nothing_and_one_organisation_name_wins(registr
 
 
 # -- login ---------------------------------------------------------------------------------------
-def test_failed_logins_give_one_message_and_take_similar_time(registry, monkeypatch):
+def test_failed_logins_give_one_message_and_always_spend_a_verification(registry, monkeypatch):
     active_user()
     register("unconfirmed@example.org", organisation="Other Org", name="Una Confirmed")
     burned = []
     real_burn = passwords.burn_verification_time
     monkeypatch.setattr(passwords, "burn_verification_time", lambda p: burned.append(p) or real_burn(p))
 
-    def failure(email: str, password: str) -> tuple[str, float]:
-        started = time.perf_counter()
+    def failure(email: str, password: str) -> str:
         with pytest.raises(identity.LoginFailed) as info:
             identity.login(email, password)
-        return str(info.value), time.perf_counter() - started
+        return str(info.value)
 
     unknown = failure("nobody@example.org", PASSWORD)
     wrong = failure("alice@example.org", "wrong password entirely")
     unconfirmed = failure("unconfirmed@example.org", PASSWORD)  # right password, email not confirmed
-    assert unknown[0] == wrong[0] == unconfirmed[0] == identity.LOGIN_FAILED_MESSAGE
-    assert burned == [PASSWORD]  # the unknown account spent a verification too
-    assert unknown[1] > 0.3 * wrong[1]
+    assert unknown == wrong == unconfirmed == identity.LOGIN_FAILED_MESSAGE
+    # Similar timing without a timed test: the unknown account spent an argon2 verification too.
+    assert burned == [PASSWORD]
 
 
 def test_account_throttling_backs_off_exponentially_for_known_and_unknown_emails(registry, clock):
