@@ -101,18 +101,23 @@ def _materialize_ingest(source_id: str, first: date, last: date) -> None:
         raise BuildFailed(f"ingest of {source_id} failed:\n{_failure_summary(result)}")
 
 
-def day_ranges(days: list[date], max_ranges: int = 4) -> list[tuple[date, date]]:
-    """Cover the days with at most ``max_ranges`` (first, last) ranges, one Dagster run each.
+# A Dagster run costs seconds; rewriting a day with nothing new costs milliseconds. So gaps up to
+# this long are rewritten rather than split into another run.
+BRIDGE_GAP_DAYS = 62
 
-    Runs of consecutive days become one range; beyond ``max_ranges`` the smallest gaps are
-    bridged (the days in a bridged gap are rewritten too, which is harmless).
+
+def day_ranges(days: list[date], max_ranges: int = 3) -> list[tuple[date, date]]:
+    """Cover the days with few (first, last) ranges, one Dagster run each.
+
+    Runs of days less than BRIDGE_GAP_DAYS apart become one range (the days between are rewritten
+    too, which is harmless); beyond ``max_ranges`` the smallest remaining gaps are bridged as well.
     """
     if not days:
         return []
     days = sorted(set(days))
     ranges = [[days[0], days[0]]]
     for day in days[1:]:
-        if (day - ranges[-1][1]).days == 1:
+        if (day - ranges[-1][1]).days <= BRIDGE_GAP_DAYS:
             ranges[-1][1] = day
         else:
             ranges.append([day, day])

@@ -266,3 +266,18 @@ def test_only_the_days_of_new_files_are_pending(lake_paths):
     first_day, *rest = ingest.pending_dates(source_id, lake_paths)
     ingest.build_partitions(source_id, [first_day], lake_paths)
     assert ingest.pending_dates(source_id, lake_paths) == rest
+
+
+def test_pending_days_become_few_dagster_runs():
+    from sfe.pipeline import BRIDGE_GAP_DAYS, day_ranges
+
+    start = date(2025, 1, 1)
+    days = [start + timedelta(days=n) for n in (0, 1, 5)]
+    assert day_ranges(days) == [(days[0], days[-1])]  # short gaps are rewritten, not split
+    far = start + timedelta(days=BRIDGE_GAP_DAYS + 10)
+    assert day_ranges([start, far]) == [(start, start), (far, far)]
+    many = [start + timedelta(days=n * (BRIDGE_GAP_DAYS + 1) * 2) for n in range(6)]
+    ranges = day_ranges(many, max_ranges=3)
+    assert len(ranges) == 3 and ranges[0][0] == many[0] and ranges[-1][1] == many[-1]
+    assert all(any(first <= d <= last for first, last in ranges) for d in many)
+    assert day_ranges([]) == []
