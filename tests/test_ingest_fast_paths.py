@@ -161,12 +161,12 @@ def generated_landing(tmp_path_factory) -> LakePaths:
     return paths
 
 
-@pytest.mark.parametrize("source_id", sorted(CONNECTORS))
+@pytest.mark.parametrize(
+    "source_id", sorted(s for s, src in CONNECTORS.items() if ".csv" in src.file_extensions)
+)
 def test_numbers_read_by_the_csv_reader_equal_the_text_parse(source_id, generated_landing):
-    files = [f for f in FIXTURES.joinpath(source_id).glob("*.csv")]
+    files = sorted(FIXTURES.joinpath(source_id).glob("*.csv"))
     files += sorted(generated_landing.landing_dir(source_id).glob("*.csv"))
-    if not files:
-        pytest.skip(f"{source_id} has no CSV files")
     natively = 0
     for path in files:
         native, text = _parse_both_ways(source_id, path)
