@@ -150,7 +150,7 @@ def _export_parquet(con: duckdb.DuckDBPyConnection, paths: LakePaths, tables: li
     for name in tables:
         fingerprints[name] = _fingerprint(con, name)
         target, current = staged / f"{name}.parquet", paths.exports / f"{name}.parquet"
-        if previous.get(name) == fingerprints[name] and current.exists():
+        if fingerprints[name] is not None and previous.get(name) == fingerprints[name] and current.exists():
             os.link(current, target)
             continue
         # Table names come from the catalog and the path is ours; COPY takes no parameters.
@@ -162,9 +162,13 @@ def _export_parquet(con: duckdb.DuckDBPyConnection, paths: LakePaths, tables: li
 FINGERPRINTS = ".fingerprints.json"  # per exported table: schema, rows and a sum of row hashes
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    schema = con.execute(f'DESCRIBE main."{table}"').fetchall()  # noqa: S608 - names from the catalog
-    rows, hashes = con.execute(f'SELECT count(*), sum(hash(t)) FROM main."{table}" t').fetchone()  # noqa: S608
+def _fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """None when the table cannot be fingerprinted: it is then always exported."""
+    try:
+        schema = con.execute(f'DESCRIBE main."{table}"').fetchall()  # noqa: S608 - names from the catalog
+        rows, hashes = con.execute(f'SELECT count(*), sum(hash(t)) FROM main."{table}" t').fetchone()  # noqa: S608
+    except duckdb.Error:
+        return None
     return f"{duckdb.__version__}|{[(c[0], c[1]) for c in schema]}|{rows}|{hashes}"
 
 
