@@ -129,6 +129,10 @@ def lake(tmp_path_factory):
             fleet = list(csv.DictReader(fh))
         target = _registered_fleet_asset(fleet)
         write_registry_snapshot(paths, target)
+        # The files above stand in for the registry: the build's own snapshot step must not replace them.
+        from sfe.registry import snapshot
+
+        mp.setattr(snapshot, "write_snapshot", lambda _paths: {})
         pipeline.build()
         yield paths, target
 
