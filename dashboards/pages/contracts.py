@@ -5,9 +5,7 @@ product's standard template with placeholders and referenced standard terms."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -17,6 +15,7 @@ _DASHBOARDS = str(Path(__file__).resolve().parents[1])
 if _DASHBOARDS not in sys.path:
     sys.path.insert(0, _DASHBOARDS)
 import auth  # noqa: E402  (dashboards/auth.py)
+import ui  # noqa: E402  (dashboards/ui.py)
 
 from sfe.registry import contracts, db  # noqa: E402
 from sfe.registry.access import AccessDenied, NotFound, Role  # noqa: E402
@@ -25,7 +24,6 @@ from sfe.rules import catalogue  # noqa: E402
 
 me = auth.require(Role.FSP, Role.SYSTEM_OPERATOR)
 
-GB = ZoneInfo("Europe/London")
 REFUSALS = (AccessDenied, NotFound, InvalidInput, Conflict)
 FLASH = "ct_flash"
 STATUS_ICONS = {
@@ -35,33 +33,16 @@ STATUS_ICONS = {
 }
 
 
-def _local(at: datetime | None) -> str:
-    return "" if at is None else at.astimezone(GB).strftime("%d %b %Y %H:%M")
-
-
-def _refusal(exc: Exception) -> None:
-    if isinstance(exc, InvalidInput):
-        for error in exc.errors:
-            st.error(f"**{error.field}**: {error.message}", icon=":material/error:")
-    else:
-        st.error(str(exc), icon=":material/error:")
-
-
-def _flash(text: str) -> None:
-    st.session_state.setdefault(FLASH, []).append(text)
-
-
 def _acceptance_text(version: contracts.ContractVersionView, party: str) -> str:
     accepted = version.accepted_by(party)
     who = contracts.PARTIES[party]
     if accepted is None:
         return f"{who}: not accepted yet"
-    return f"{who}: accepted by {accepted.by} ({accepted.organisation_name}) on {_local(accepted.accepted_at)} UK time"
+    return f"{who}: accepted by {accepted.by} ({accepted.organisation_name}) on {ui.local_time(accepted.accepted_at)} UK time"
 
 
 st.title("Contracts")
-for message in st.session_state.pop(FLASH, []):
-    st.success(message, icon=":material/check_circle:")
+ui.show_flashes(FLASH)
 
 is_so = me.role == Role.SYSTEM_OPERATOR or me.is_admin
 tabs = st.tabs(["Contracts", "Templates"]) if is_so else [st.container()]  # providers write no templates
@@ -124,7 +105,7 @@ with tabs[0]:
             f"**{contract.status_label}** · {contract.so_name} and {contract.fsp_name}"
         )
         st.caption(
-            f"Generated {_local(current.generated_at)} UK time from template version {current.template_version}. "
+            f"Generated {ui.local_time(current.generated_at)} UK time from template version {current.template_version}. "
             f"Content SHA-256: `{current.content_sha256}`"
         )
         for party in contracts.PARTIES:
@@ -170,10 +151,11 @@ with tabs[0]:
                         with db.session() as s:
                             result = contracts.accept(s, me, chosen, current.version, current.content_sha256)
                     except REFUSALS as exc:
-                        _refusal(exc)
+                        ui.show_refusal(exc)
                     else:
-                        _flash(
-                            f"{result.reference} version {current.version} accepted: {result.status_label.lower()}."
+                        ui.flash(
+                            FLASH,
+                            f"{result.reference} version {current.version} accepted: {result.status_label.lower()}.",
                         )
                         st.rerun()
         elif contract.my_party is None:
@@ -189,10 +171,11 @@ with tabs[0]:
                     with db.session() as s:
                         result = contracts.regenerate(s, me, chosen)
                 except REFUSALS as exc:
-                    _refusal(exc)
+                    ui.show_refusal(exc)
                 else:
-                    _flash(
-                        f"{result.reference} version {result.current_version} generated; both parties accept it again."
+                    ui.flash(
+                        FLASH,
+                        f"{result.reference} version {result.current_version} generated; both parties accept it again.",
                     )
                     st.rerun()
 
@@ -204,8 +187,8 @@ with tabs[0]:
                             {
                                 "Version": v.version,
                                 "Template version": v.template_version,
-                                "Generated (UK)": _local(v.generated_at),
-                                "Executed (UK)": _local(v.executed_at),
+                                "Generated (UK)": ui.local_time(v.generated_at),
+                                "Executed (UK)": ui.local_time(v.executed_at),
                                 "Provider": _acceptance_text(v, "fsp"),
                                 "System operator": _acceptance_text(v, "so"),
                                 "SHA-256": v.content_sha256,
@@ -263,7 +246,7 @@ if is_so:
                 title, body, terms, version = start["title"], start["body"], start["standard_terms"], 0
             else:
                 st.caption(
-                    f"Version {template.version}, saved {_local(template.saved_at)} UK time by {template.saved_by}"
+                    f"Version {template.version}, saved {ui.local_time(template.saved_at)} UK time by {template.saved_by}"
                 )
                 title, body, terms, version = (
                     template.title,
@@ -296,7 +279,7 @@ if is_so:
                             note,
                         )
                 except REFUSALS as exc:
-                    _refusal(exc)
+                    ui.show_refusal(exc)
                 else:
                     text = (
                         f"Template saved as version {saved.template.version}."
@@ -305,7 +288,7 @@ if is_so:
                     )
                     if saved.contracts_generated:
                         text += " Contracts generated: " + ", ".join(saved.contracts_generated) + "."
-                    _flash(text)
+                    ui.flash(FLASH, text)
                     st.rerun()
             with st.expander("Placeholders", icon=":material/data_object:"):
                 st.dataframe(
@@ -333,16 +316,19 @@ if is_so:
                         with db.session() as s:
                             done = contracts.regenerate_outdated(s, me, product_id)
                     except REFUSALS as exc:
-                        _refusal(exc)
+                        ui.show_refusal(exc)
                     else:
-                        _flash(
-                            "New versions generated: " + ", ".join(done) + ". Both parties accept them again."
+                        ui.flash(
+                            FLASH,
+                            "New versions generated: "
+                            + ", ".join(done)
+                            + ". Both parties accept them again.",
                         )
                         st.rerun()
             if len(history) > 1:
                 with st.expander("Earlier versions", icon=":material/history:"):
                     labels = {
-                        v.version: f"Version {v.version} · {_local(v.saved_at)} · {v.saved_by}"
+                        v.version: f"Version {v.version} · {ui.local_time(v.saved_at)} · {v.saved_by}"
                         for v in history
                     }
                     shown = st.selectbox(

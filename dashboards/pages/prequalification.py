@@ -5,10 +5,9 @@ review the applications to their products. Contracts follow on the Contracts pag
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -17,6 +16,7 @@ _DASHBOARDS = str(Path(__file__).resolve().parents[1])
 if _DASHBOARDS not in sys.path:
     sys.path.insert(0, _DASHBOARDS)
 import auth  # noqa: E402  (dashboards/auth.py)
+import ui  # noqa: E402  (dashboards/ui.py)
 
 from sfe.registry import assets, db, groups  # noqa: E402
 from sfe.registry import prequalification as pq  # noqa: E402
@@ -25,7 +25,6 @@ from sfe.registry.validation import Conflict, InvalidInput  # noqa: E402
 
 me = auth.require(Role.FSP, Role.SYSTEM_OPERATOR)
 
-GB = ZoneInfo("Europe/London")
 REFUSALS = (AccessDenied, NotFound, InvalidInput, Conflict)
 FLASH = "pq_flash"
 OUTCOMES = "pq_outcomes"
@@ -46,24 +45,7 @@ STATUS_ICONS = {
 }
 
 
-def _local(at: datetime | None) -> str:
-    return "" if at is None else at.astimezone(GB).strftime("%d %b %Y %H:%M")
-
-
-def _refusal(exc: Exception) -> None:
-    if isinstance(exc, InvalidInput):
-        for error in exc.errors:
-            st.error(f"**{error.field}**: {error.message}", icon=":material/error:")
-    else:
-        st.error(str(exc), icon=":material/error:")
-
-
-def _flash(text: str) -> None:
-    st.session_state.setdefault(FLASH, []).append(text)
-
-
-for message in st.session_state.pop(FLASH, []):
-    st.success(message, icon=":material/check_circle:")
+ui.show_flashes(FLASH)
 
 
 def field_input(f: pq.FormField, key: str, default: Any = None) -> Any:
@@ -117,7 +99,7 @@ def show_checks_and_verdicts(checks: list[dict], verdicts: list[dict]) -> None:
 def show_dossier(d: pq.DossierView, key: str) -> None:
     """A dossier version, read-only (for the reviewer and the provider's history)."""
     st.caption(
-        f"Version {d.version} of {d.current_version}, saved {_local(d.saved_at)} by {d.saved_by or '—'}"
+        f"Version {d.version} of {d.current_version}, saved {ui.local_time(d.saved_at)} by {d.saved_by or '—'}"
     )
     technical = {f.name: f for f in pq.TECHNICAL_FIELDS}
     st.dataframe(
@@ -166,7 +148,7 @@ def show_application(a: pq.ApplicationView, key: str) -> None:
         f"{a.subject_name} ({a.subject_id}) · {a.organisation_name}"
     )
     st.caption(
-        f"Submitted {_local(a.submitted_at)} by {a.submitted_by or '—'} with dossier version {a.dossier_version}"
+        f"Submitted {ui.local_time(a.submitted_at)} by {a.submitted_by or '—'} with dossier version {a.dossier_version}"
         + (
             f" (the dossier is now at version {a.dossier_current_version})"
             if a.dossier_current_version != a.dossier_version
@@ -174,7 +156,9 @@ def show_application(a: pq.ApplicationView, key: str) -> None:
         )
     )
     if a.decision_reasons:
-        st.markdown(f"**Reasons** ({a.decided_by or '—'}, {_local(a.decided_at)}): {a.decision_reasons}")
+        st.markdown(
+            f"**Reasons** ({a.decided_by or '—'}, {ui.local_time(a.decided_at)}): {a.decision_reasons}"
+        )
     if a.contract_reference:
         st.markdown(f"Contract **{a.contract_reference}**: read and accept it on the Contracts page.")
     elif a.status == pq.PREQUALIFIED:
@@ -198,7 +182,7 @@ def show_application(a: pq.ApplicationView, key: str) -> None:
             pd.DataFrame(
                 [
                     {
-                        "When (UK)": _local(h.at),
+                        "When (UK)": ui.local_time(h.at),
                         "From": pq.STATUS_LABELS.get(h.from_status or "", ""),
                         "To": pq.STATUS_LABELS[h.to_status],
                         "By": h.by or "",
@@ -220,8 +204,8 @@ def applications_table(apps: list[pq.ApplicationView]) -> pd.DataFrame:
                 "Asset / group": f"{a.subject_name} ({a.subject_id})",
                 "Provider": a.organisation_name,
                 "Status": a.status_label,
-                "Submitted (UK)": _local(a.submitted_at),
-                "Decided (UK)": _local(a.decided_at),
+                "Submitted (UK)": ui.local_time(a.submitted_at),
+                "Decided (UK)": ui.local_time(a.decided_at),
                 "Contract": a.contract_reference or "",
             }
             for a in apps
@@ -278,9 +262,9 @@ if me.role == Role.SYSTEM_OPERATOR or me.is_admin:
                         with db.session() as s:
                             pq.start_review(s, me, chosen)
                     except REFUSALS as exc:
-                        _refusal(exc)
+                        ui.show_refusal(exc)
                     else:
-                        _flash(f"Application #{chosen} is under review.")
+                        ui.flash(FLASH, f"Application #{chosen} is under review.")
                         st.rerun()
             else:
                 with st.form("so_decide"):
@@ -300,14 +284,14 @@ if me.role == Role.SYSTEM_OPERATOR or me.is_admin:
                         with db.session() as s:
                             result = pq.decide(s, me, chosen, decision, reasons)
                     except REFUSALS as exc:
-                        _refusal(exc)
+                        ui.show_refusal(exc)
                     else:
                         text = f"Application #{chosen}: {result.status_label.lower()}."
                         if result.contract_reference:
                             text += f" Contract {result.contract_reference} was generated."
                         elif result.status == pq.PREQUALIFIED:
                             text += " Its contract follows once you publish the product's template (Contracts page)."
-                        _flash(text)
+                        ui.flash(FLASH, text)
                         st.rerun()
     st.stop()
 
@@ -347,7 +331,7 @@ with tab_dossier:
         st.info("No dossier yet: start with the technical data.", icon=":material/info:")
     else:
         st.caption(
-            f"Version {dossier.version}, saved {_local(dossier.saved_at)} by {dossier.saved_by or '—'}"
+            f"Version {dossier.version}, saved {ui.local_time(dossier.saved_at)} by {dossier.saved_by or '—'}"
             + (f": {dossier.change_note}" if dossier.change_note else "")
         )
     current = dossier.technical if dossier else {}
@@ -375,12 +359,13 @@ with tab_dossier:
                     note,
                 )
         except REFUSALS as exc:
-            _refusal(exc)
+            ui.show_refusal(exc)
         else:
-            _flash(
+            ui.flash(
+                FLASH,
                 f"Dossier saved as version {saved.version}."
                 if saved.version != version
-                else "Nothing changed: the dossier stays at its version."
+                else "Nothing changed: the dossier stays at its version.",
             )
             st.rerun()
 
@@ -408,9 +393,9 @@ with tab_dossier:
                                 f"meter {meter.get('mpan') or meter.get('meter_serial')} removed",
                             )
                     except REFUSALS as exc:
-                        _refusal(exc)
+                        ui.show_refusal(exc)
                     else:
-                        _flash("Meter removed.")
+                        ui.flash(FLASH, "Meter removed.")
                         st.rerun()
         else:
             st.caption("No meters recorded yet.")
@@ -441,9 +426,9 @@ with tab_dossier:
                         f"meter added for {meter_in['asset_id']}",
                     )
             except REFUSALS as exc:
-                _refusal(exc)
+                ui.show_refusal(exc)
             else:
-                _flash("Meter added.")
+                ui.flash(FLASH, "Meter added.")
                 st.rerun()
 
         st.markdown("**Test evidence and documents**")
@@ -461,9 +446,9 @@ with tab_dossier:
                 with db.session() as s:
                     stored = pq.add_document(s, me, subject, upload.name, upload.getvalue())
             except REFUSALS as exc:
-                _refusal(exc)
+                ui.show_refusal(exc)
             else:
-                _flash(f"Document #{stored.document_id} {stored.original_name} stored.")
+                ui.flash(FLASH, f"Document #{stored.document_id} {stored.original_name} stored.")
                 st.rerun()
         for i, test in enumerate(dossier.tests):
             left, right = st.columns([6, 1])
@@ -489,9 +474,9 @@ with tab_dossier:
                             f"{test.get('test_type')} of {test.get('test_date')} removed",
                         )
                 except REFUSALS as exc:
-                    _refusal(exc)
+                    ui.show_refusal(exc)
                 else:
-                    _flash("Test removed.")
+                    ui.flash(FLASH, "Test removed.")
                     st.rerun()
         with st.form("pq_test"):
             st.markdown("Add a test")
@@ -519,15 +504,15 @@ with tab_dossier:
                         f"{clean.get('test_type')} of {clean.get('test_date')} added",
                     )
             except REFUSALS as exc:
-                _refusal(exc)
+                ui.show_refusal(exc)
             else:
-                _flash("Test added.")
+                ui.flash(FLASH, "Test added.")
                 st.rerun()
         with st.expander("Earlier versions", icon=":material/history:"):
             with db.session() as s:
                 versions = pq.dossier_versions(s, me, dossier.dossier_id)
             labels = {
-                v.version: f"Version {v.version} · {_local(v.saved_at)} · {v.change_note or ''}"
+                v.version: f"Version {v.version} · {ui.local_time(v.saved_at)} · {v.change_note or ''}"
                 for v in versions
             }
             shown = st.selectbox("Version", list(labels), format_func=labels.get, key=f"pq_hist_{version}")
@@ -559,7 +544,7 @@ with tab_apply:
                 try:
                     previews = pq.preview(me, subject, chosen)
                 except REFUSALS as exc:
-                    _refusal(exc)
+                    ui.show_refusal(exc)
                 else:
                     for p in previews:
                         verdict = "ready to apply" if p.ready else "not ready"
@@ -594,7 +579,7 @@ with tab_apply:
                 try:
                     outcomes = pq.submit_applications(me, subject, requests)
                 except REFUSALS as exc:
-                    _refusal(exc)
+                    ui.show_refusal(exc)
                 else:
                     st.session_state[OUTCOMES] = (subject, outcomes)
                     st.session_state.pop("pq_products", None)
@@ -628,7 +613,7 @@ with tab_status:
                     with db.session() as s:
                         pq.withdraw(s, me, chosen_app, reason)
                 except REFUSALS as exc:
-                    _refusal(exc)
+                    ui.show_refusal(exc)
                 else:
-                    _flash(f"Application #{chosen_app} withdrawn.")
+                    ui.flash(FLASH, f"Application #{chosen_app} withdrawn.")
                     st.rerun()
