@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from sfe.config import LakePaths
 
@@ -38,78 +37,6 @@ def _machine() -> str:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{platform.node()} · {os.cpu_count()} cores · {mem_gib:.0f} GiB · {cpu} · Python {platform.python_version()}"
-
-
-def _scale_csv(src_files: list[Path], out: Path, rows: int, id_column: str, bom: bool) -> int:
-    """Tile real-format rows up to `rows`, making each copy distinct through its id column."""
-    base = pl.concat([pl.read_csv(f, infer_schema=False) for f in src_files], how="vertical_relaxed")
-    copies = pl.DataFrame({"__copy": range(max(1, -(-rows // base.height)))})
-    tiled = (
-        copies.join(base, how="cross")  # copy by copy, each in the files' row order
-        .with_columns((pl.col(id_column) + "-x" + pl.col("__copy").cast(pl.String)).alias(id_column))
-        .drop("__copy")
-        .head(rows)
-    )
-    with open(out, "wb") as fh:
-        if bom:
-            fh.write(b"\xef\xbb\xbf")
-        tiled.write_csv(fh)
-    return tiled.height
-
-
-def bench_ingest(rows: int, work: Path, repeats: int) -> list[tuple[str, str]]:
-    """Our ingest (parse + quarantine + dedupe + partitioned Parquet) vs DuckDB CSV→Parquet.
-
-    Each repeat times ours on a fresh lake, then the baseline; the ratio reported is the median of
-    the per-repeat ratios (the machine is shared and noisy; neighbouring runs see the same load).
-    """
-    from sfe import ingest
-    from sfe.generate import generate
-
-    seed_lake = LakePaths(work / "seed")
-    generate(seed_lake, assets=60, days=60, start=date(2025, 3, 1), seed=7, progress=False)
-    lines = []
-    for source_id, id_column, bom in (
-        ("ukpn_flexibility_dispatches", "fu_id", True),
-        ("neso_eac_results", "auctionID", False),
-    ):
-        sources = sorted(seed_lake.landing_dir(source_id).glob("*.csv"))
-        big = work / f"{source_id}_{rows}.csv"
-        n = _scale_csv(sources, big, rows, id_column, bom)
-        ours_s, baseline_s, ratios = [], [], []
-        for k in range(repeats):
-            paths = LakePaths(work / f"lake_{source_id}_{k}")
-            paths.landing_dir(source_id).mkdir(parents=True)
-            os.link(big, paths.landing_dir(source_id) / big.name)
-            t0 = time.perf_counter()
-            with ingest.parsed_in_memory():  # as `sfe ingest` runs them: scan, then build in-process
-                ingest.scan_landing(source_id, paths)
-                ingest.build_partitions(source_id, ingest.pending_dates(source_id, paths), paths)
-            ours = time.perf_counter() - t0
-            shutil.rmtree(paths.root)
-            baseline_file = work / f"{source_id}_baseline.parquet"
-            t0 = time.perf_counter()
-            duckdb.execute(
-                # Paths of our own temp files; COPY cannot take them as parameters.
-                f"COPY (SELECT * FROM read_csv('{big}')) TO '{baseline_file}' (FORMAT parquet)"  # noqa: S608
-            )
-            baseline = time.perf_counter() - t0
-            baseline_file.unlink()
-            ours_s.append(ours)
-            baseline_s.append(baseline)
-            ratios.append(baseline / ours)
-        big.unlink()
-        ratio = statistics.median(ratios)
-        target = "met" if ratio >= 0.7 else "MISSED (target ≥ 0.7×)"
-        lines.append(
-            (
-                f"ingest {source_id} ({n:,} rows, median of {repeats})",
-                f"ours {n / statistics.median(ours_s):,.0f} rows/s vs DuckDB read_csv→Parquet "
-                f"{n / statistics.median(baseline_s):,.0f} rows/s → **{ratio:.2f}×** ({target}; "
-                f"per run {', '.join(f'{r:.2f}' for r in ratios)})",
-            )
-        )
-    return lines
 
 
 def bench_build(work: Path, assets: int, days: int) -> list[tuple[str, str]]:
@@ -212,6 +139,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sfe-bench-") as tmp:
         work = Path(tmp)
         if "ingest" in wanted:
+            from bench.ingest_speed import bench_ingest
+
             results += bench_ingest(args.rows, work, args.repeats)
         if "incremental" in wanted:
             from bench.incremental import incremental_benchmark
