@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -32,6 +34,7 @@ __all__ = [
     "dispatch_trends",
     "freshness",
     "not_built",
+    "stop_if_unavailable",
     "products",
     "ingest_files",
     "ingest_summary",
@@ -225,6 +228,20 @@ def not_published(exc: queries.TableNotPublished) -> None:
         "the current warehouse, then reload this page.",
         icon=":material/update:",
     )
+
+
+@contextmanager
+def stop_if_unavailable() -> Iterator[None]:
+    """Around a page's data calls: no warehouse, or one without the page's mart, ends the page with
+    the reason and the fix instead of a traceback."""
+    try:
+        yield
+    except WarehouseNotBuilt as exc:
+        not_built(exc)
+        st.stop()
+    except queries.TableNotPublished as exc:
+        not_published(exc)
+        st.stop()
 
 
 def market_trend_options() -> queries.TrendOptions:

@@ -999,3 +999,29 @@ def test_asset_value_of_a_group_adds_up_its_members(published, registry):
     assert metrics["Stacked revenue, median (p50)"] == f"£{2 * 13_000 + 3 * 12_000:,}"
     assert set(at.dataframe[0].value["registry_asset_id"]) == {"REG-000011", "REG-000012"}
     assert "adds up its members' figures" in _texts(at, "markdown")
+
+
+# -- every analytics page explains a missing or older warehouse instead of failing -----------------
+ANALYTICS_PAGES = (
+    "asset_value.py",
+    "der_positions.py",
+    "dispatch_transparency.py",
+    "trade_dispatch_settlement.py",
+)
+
+
+@pytest.mark.parametrize("page", ANALYTICS_PAGES)
+def test_analytics_page_explains_a_missing_warehouse(page, lake_dir, registry):
+    at = _run_page(page, _account(Role.FSP, "Org A"))
+    [warning] = at.warning
+    assert "has not been built" in warning.value and "make build" in warning.value
+    assert not at.dataframe and not at.download_button
+
+
+@pytest.mark.parametrize("page", ANALYTICS_PAGES)
+def test_analytics_page_explains_an_older_publish(page, lake_dir, registry):
+    publish_analytics_db(lake_dir, marts=False)
+    at = _run_page(page, _account(Role.FSP, "Org A"))
+    [warning] = at.warning
+    assert "which the published warehouse does not have yet" in warning.value and "mart_" in warning.value
+    assert not at.dataframe

@@ -34,14 +34,8 @@ st.caption(
 )
 
 me = auth.principal()
-try:
+with data.stop_if_unavailable():
     options = data.asset_value_options()
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 if options.asset_types.is_empty():
     st.info("The warehouse has no asset revenue yet, so there is nothing to compare an asset with.")
@@ -179,7 +173,7 @@ with st.container(border=True):
             st.info("This group has no current members. Add assets to it on the **Assets** page.")
             st.stop()
 
-try:
+with data.stop_if_unavailable():
     estimates = []
     not_valued = []
     for asset in described:
@@ -196,12 +190,6 @@ try:
                 pl.lit(asset["registry_asset_id"], dtype=pl.String).alias("registry_asset_id"),
             )
         )
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 for asset in not_valued:
     st.warning(

@@ -44,14 +44,8 @@ elif me.role == Role.SYSTEM_OPERATOR:
 else:
     st.caption(f"You see {me.organisation_name}'s registered assets ({len(scope.registry_asset_ids)}).")
 
-try:
+with data.stop_if_unavailable():
     days = data.der_position_days(scope)
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 if days is None:
     if me.role == Role.FSP:

@@ -33,14 +33,8 @@ st.caption(
 )
 
 me = auth.principal()
-try:
+with data.stop_if_unavailable():
     options = data.dispatch_rationale_options()
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 if options.first_day is None:
     st.info("The warehouse has no SO dispatch instructions with an offer book yet.")
@@ -94,17 +88,11 @@ filters = {
     "product_ids": products or (product_options if operators else None),
 }
 
-try:
+with data.stop_if_unavailable():
     by_product = data.dispatch_rationale_summary("product", **filters)
     by_rank = data.dispatch_rationale_summary("rank", **filters)
     by_reason = data.dispatch_rationale_summary("reason", **filters)
     by_month = data.dispatch_rationale_summary("month", **filters)
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 if by_product.is_empty():
     st.info(

@@ -44,14 +44,8 @@ st.caption(
 )
 
 me = auth.principal()
-try:
+with data.stop_if_unavailable():
     options = data.asset_performance_options()
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 if options.first_month is None:
     st.info("The warehouse has no trades, dispatches or settlements yet.")
