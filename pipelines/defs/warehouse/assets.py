@@ -3,6 +3,7 @@
 import os
 import shutil
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,15 +80,20 @@ def _generate_docs(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> No
     _prune_invocation_dirs()
 
 
-def _prune_invocation_dirs(keep: int = 6) -> None:
-    """dagster-dbt gives each dbt invocation its own folder under dbt/target/; keep the newest few."""
-    target = DBT_PROJECT.project_dir / DBT_PROJECT.target_path
+def _prune_invocation_dirs(target: Path | None = None, keep: int = 6, min_age_s: float = 6 * 3600) -> None:
+    """dagster-dbt gives each dbt invocation its own folder under dbt/target/; keep the newest few.
+
+    A folder is only removed once it is hours old: several builds (other lakes) may share this project
+    and a long build's folder must not vanish under it."""
+    target = target or DBT_PROJECT.project_dir / DBT_PROJECT.target_path
     runs = sorted(
         (p for p in target.iterdir() if p.is_dir() and p.name != "compiled" and p.name != "run"),
         key=lambda p: p.stat().st_mtime,
     )
+    cutoff = time.time() - min_age_s
     for old in runs[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @dg.asset(
