@@ -292,6 +292,19 @@ def registry_migrate() -> None:
     click.echo(f"registry at {db.registry_url()} is up to date")
 
 
+@registry.command(name="prune")
+def registry_prune() -> None:
+    """Delete sessions, email tokens and login attempts that ended over 90 days ago (also run daily
+    by Dagster's registry_housekeeping schedule)."""
+    from sfe.registry import identity
+
+    counts = identity.prune_security_records()
+    click.echo(
+        f"pruned {counts.sessions} ended session(s), {counts.tokens} used or expired email token(s), "
+        f"{counts.login_attempts} login attempt(s) older than {identity.SECURITY_RECORD_RETENTION.days} days"
+    )
+
+
 @main.group()
 def conflicts() -> None:
     """Market conflicts (UC11): notices to the parties."""

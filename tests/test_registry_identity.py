@@ -549,3 +549,42 @@ def test_cli_creates_admins_migrates_and_seeds_demo_accounts(registry, monkeypat
     assert again.exit_code == 0 and again.output.count("existed already") == len(DEMO_ACCOUNTS)
     with db.session() as s:
         assert len(s.scalars(select(User.id)).all()) == len(DEMO_ACCOUNTS) + 1
+
+
+# -- pruning old security records -------------------------------------------------------------------
+def test_prune_removes_only_records_that_ended_long_ago(registry, clock):
+    email = active_user()
+    with pytest.raises(identity.LoginFailed):
+        identity.login(email, "wrong password", client="10.0.0.1")
+    old_session = identity.login(email, PASSWORD, client="10.0.0.1")
+    identity.logout(old_session)
+    identity.request_password_reset(email)  # a reset token nobody uses
+    clock.advance(days=identity.SECURITY_RECORD_RETENTION.days + 1)
+    live_session = identity.login(email, PASSWORD, client="10.0.0.2")
+    with pytest.raises(identity.LoginFailed):
+        identity.login(email, "wrong again", client="10.0.0.2")
+
+    counts = identity.prune_security_records()
+
+    # the logged-out session, the used confirmation and unused reset tokens, the first two attempts
+    assert counts == identity.PruneCounts(sessions=1, tokens=2, login_attempts=2)
+    assert identity.session_principal(live_session) is not None
+    with db.session() as s:
+        assert s.query(UserSession).count() == 1
+        assert s.query(UserToken).count() == 0
+        assert [a.client for a in s.scalars(select(LoginAttempt))] == ["10.0.0.2", "10.0.0.2"]
+    assert identity.prune_security_records() == identity.PruneCounts(0, 0, 0)  # nothing left to prune
+
+
+def test_prune_refuses_a_retention_shorter_than_throttling_reads(registry):
+    with pytest.raises(ValueError, match="throttling"):
+        identity.prune_security_records(timedelta(hours=1))
+
+
+def test_cli_prunes_security_records(registry, clock):
+    email = active_user()
+    identity.logout(identity.login(email, PASSWORD))
+    clock.advance(days=identity.SECURITY_RECORD_RETENTION.days + 1)
+    result = CliRunner().invoke(cli, ["registry", "prune"])
+    assert result.exit_code == 0, result.output
+    assert "1 ended session(s), 1 used or expired email token(s), 1 login attempt(s)" in result.output

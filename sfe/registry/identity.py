@@ -36,7 +36,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,6 +97,9 @@ REQUEST_ACCEPTED_MESSAGE = (
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _UNUSABLE_HASH = "!"  # invited accounts have no password until they accept
+# Ended sessions, used or expired email tokens and login attempts are kept this long for security
+# review (the audit log keeps every login and logout for good), then pruned.
+SECURITY_RECORD_RETENTION = timedelta(days=90)
 
 
 def now() -> datetime:
@@ -313,6 +316,38 @@ def logout(token: str | None) -> None:
         if row is not None and row.revoked_at is None:
             row.revoked_at = now()
             audit.record(s, row.user_id, "user.logout", "user", row.user_id)
+
+
+@dataclass(frozen=True)
+class PruneCounts:
+    sessions: int
+    tokens: int
+    login_attempts: int
+
+
+def prune_security_records(retention: timedelta = SECURITY_RECORD_RETENTION) -> PruneCounts:
+    """Delete sessions that ended, email tokens that were used or expired, and login attempts, all
+    more than ``retention`` ago. Live sessions and tokens, and everything throttling still reads
+    (attempts of the last 24 h), are never touched: the retention is far longer than either."""
+    if retention < max(ACCOUNT_FAILURE_MEMORY, CLIENT_WINDOW):
+        raise ValueError(f"retention {retention} is shorter than what login throttling reads")
+    cutoff = now() - retention
+    idle_cutoff = cutoff - _session_idle()  # a session last seen then ended (idle) by then
+    with db.session() as s:
+        sessions = s.execute(
+            delete(UserSession).where(
+                or_(
+                    UserSession.expires_at < cutoff,
+                    UserSession.revoked_at < cutoff,
+                    UserSession.last_seen_at < idle_cutoff,
+                )
+            )
+        ).rowcount
+        tokens = s.execute(
+            delete(UserToken).where(or_(UserToken.expires_at < cutoff, UserToken.used_at < cutoff))
+        ).rowcount
+        attempts = s.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff)).rowcount
+    return PruneCounts(sessions=sessions, tokens=tokens, login_attempts=attempts)
 
 
 # -- registration ------------------------------------------------------------------------------
