@@ -588,3 +588,17 @@ def test_cli_prunes_security_records(registry, clock):
     result = CliRunner().invoke(cli, ["registry", "prune"])
     assert result.exit_code == 0, result.output
     assert "1 ended session(s), 1 used or expired email token(s), 1 login attempt(s)" in result.output
+
+
+def test_daily_housekeeping_job_prunes_in_dagster(registry, clock):
+    from pipelines.definitions import defs
+    from pipelines.defs.registry.schedules import registry_housekeeping_job
+
+    email = active_user()
+    identity.logout(identity.login(email, PASSWORD))
+    clock.advance(days=identity.SECURITY_RECORD_RETENTION.days + 1)
+    assert defs.get_schedule_def("daily_registry_housekeeping").job_name == registry_housekeeping_job.name
+    result = registry_housekeeping_job.execute_in_process()
+    assert result.success
+    with db.session() as s:
+        assert s.query(UserSession).count() == 0 and s.query(LoginAttempt).count() == 0

@@ -21,6 +21,7 @@ def registry_housekeeping_job():
 
 daily_registry_housekeeping = dg.ScheduleDefinition(
     job=registry_housekeeping_job,
+    name="daily_registry_housekeeping",
     cron_schedule="30 3 * * *",
     execution_timezone="Europe/London",
     default_status=dg.DefaultScheduleStatus.RUNNING,
