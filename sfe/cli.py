@@ -178,6 +178,18 @@ def build() -> None:
             f"conflicts: {told.conflicts} published, {told.notices_created} new notices, "
             f"{told.emails_sent} emails sent"
         )
+    # Likewise the rules judged on arrival (the Dagster asset rule_arrival_verdicts).
+    from sfe.rules import arrivals
+
+    try:
+        judged = arrivals.judge_new_arrivals()
+    except Exception as exc:  # the publish stands; the next build or the Dagster job judges them
+        click.echo(f"arrivals not judged by the rules ({exc}); the next build judges them", err=True)
+    else:
+        click.echo(
+            f"rules on arrival: {judged.arrivals} new commitments/dispatches judged, {judged.breaches} breaches, "
+            f"{judged.notices_created} new notices"
+        )
 
 
 @main.command()

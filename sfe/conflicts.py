@@ -8,27 +8,28 @@ it belongs to. ``notify_new_conflicts`` gives every party one notice (in-app inb
 its active users); the database's unique (conflict, organisation) constraint makes that exactly once
 even when the job runs twice or concurrently. A party (or an admin) acknowledges or resolves a
 conflict; every change is kept with who made it and why, and audited.
+
+A system operator's control room also sees every conflict on an asset connected in its control area
+(``control_area``: a DNO's licence areas, all of GB for NESO), read-only unless it is a party: the
+parties hold the commitments, so they are the ones who acknowledge and resolve.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sfe import queries
+from sfe import notices, queries, taxonomy
 from sfe.registry import audit, db, mail
 from sfe.registry.access import AccessDenied, NotFound, Principal, Role
 from sfe.registry.models import Asset, AssetGroup, Organisation, User
 from sfe.registry.models_conflicts import ConflictNotice, ConflictStatusChange
 from sfe.serving import ServingDB, get_db
-
-log = logging.getLogger(__name__)
 
 MART = "mart_market_conflicts"
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
@@ -67,17 +68,28 @@ class ConflictError(ValueError):
 
 
 # -- reading the published conflicts --------------------------------------------------------------
+def _select_conflicts(s, where: str = "", params: dict | None = None) -> pl.DataFrame:
+    """Conflict rows with ``dno_area``: the asset's DNO licence area as the warehouse knows it
+    (dim_asset; null when that is not published)."""
+    queries._require(s, {MART: set(COLUMNS)})
+    select_list = ", ".join(f"c.{c}" for c in COLUMNS)
+    if {"asset_id", "dno_area"} <= set(queries.published_columns(s).get("dim_asset", ())):
+        area, join = "d.dno_area", " LEFT JOIN main.dim_asset AS d ON d.asset_id = c.asset_id"
+    else:
+        area, join = "CAST(NULL AS VARCHAR)", ""
+    return s.query(
+        f"SELECT {select_list}, {area} AS dno_area FROM {MART} AS c{join} {where} "  # noqa: S608  (constant identifiers)
+        "ORDER BY c.severity_rank DESC, c.overlap_start_utc DESC, c.conflict_id",
+        params,
+    )
+
+
 def published_conflicts(serving: ServingDB | None = None) -> pl.DataFrame:
-    """Every conflict in the published warehouse, most severe and newest first.
-    Raises WarehouseNotBuilt / queries.TableNotPublished when there is nothing to read."""
+    """Every conflict in the published warehouse, most severe and newest first, with the asset's
+    DNO licence area. Raises WarehouseNotBuilt / queries.TableNotPublished when there is nothing to read."""
     serving = serving or get_db()
     with serving.session() as s:
-        queries._require(s, {MART: set(COLUMNS)})
-        select_list = ", ".join(COLUMNS)
-        return s.query(
-            f"SELECT {select_list} FROM {MART} "  # noqa: S608  (constant identifiers, no user values)
-            "ORDER BY severity_rank DESC, overlap_start_utc DESC, conflict_id"
-        )
+        return _select_conflicts(s)
 
 
 def _group_ids(text: str | None) -> list[int]:
@@ -96,6 +108,7 @@ class _PartyIndex:
     by_operator: dict[str, set[int]] = field(default_factory=dict)
     by_registry_asset: dict[str, int] = field(default_factory=dict)
     by_group: dict[int, int] = field(default_factory=dict)
+    area_by_registry_asset: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, s: Session) -> _PartyIndex:
@@ -108,9 +121,14 @@ class _PartyIndex:
         for org_id, operator_id in operators:
             index.by_operator.setdefault(operator_id, set()).add(org_id)
         assets = s.execute(
-            select(Asset.registry_asset_id, Asset.organisation_id).where(Asset.registry_asset_id.is_not(None))
+            select(Asset.registry_asset_id, Asset.organisation_id, Asset.dno_area).where(
+                Asset.registry_asset_id.is_not(None)
+            )
         )
-        index.by_registry_asset = {ref: org for ref, org in assets}
+        for ref, org, area in assets:
+            index.by_registry_asset[ref] = org
+            if area:
+                index.area_by_registry_asset[ref] = area
         index.by_group = {g: org for g, org in s.execute(select(AssetGroup.id, AssetGroup.organisation_id))}
         return index
 
@@ -129,11 +147,49 @@ class _PartyIndex:
                 found[group_owner].add("group_owner")
         return dict(found)
 
+    def area(self, row: dict) -> str | None:
+        """The DNO licence area the conflict's asset connects in: the registry's (its owner keeps it
+        current), else the warehouse's (dim_asset: registered, or derived from the GSP group)."""
+        return self.area_by_registry_asset.get(row.get("registry_asset_id") or "") or row.get("dno_area")
+
 
 def _involves(index: _PartyIndex, principal: Principal, row: dict) -> bool:
+    """May act on the conflict (acknowledge, resolve): a party, or an administrator."""
     if principal.is_admin:
         return True
     return principal.organisation_id in index.parties(row)
+
+
+GB_WIDE = None  # control_area() of a system operator whose network is all of Great Britain
+
+
+def control_area(principal: Principal) -> frozenset[str] | None:
+    """The DNO licence areas whose conflicts a system operator's control room sees: a DNO's own licence
+    areas (taxonomy/dno_areas.csv, e.g. UKPN: EPN, LPN, SPN); ``GB_WIDE`` (None) for a system operator
+    without licence areas (NESO, the transmission system operator, whose system every asset is on).
+    Empty for anyone else."""
+    if principal.role != Role.SYSTEM_OPERATOR or not principal.operator_id:
+        return frozenset()
+    areas = frozenset(
+        taxonomy.normalise_value(r["dno_area"])
+        for r in taxonomy.table("dno_areas")
+        if r["operator_id"] == principal.operator_id
+    )
+    return areas or GB_WIDE
+
+
+def _sees(index: _PartyIndex, principal: Principal, row: dict) -> bool:
+    """May see the conflict: a party (or an administrator), or a system operator in whose control area
+    the asset is connected."""
+    if _involves(index, principal, row):
+        return True
+    if principal.role != Role.SYSTEM_OPERATOR:
+        return False
+    areas = control_area(principal)
+    if areas is GB_WIDE:
+        return True
+    area = index.area(row)
+    return area is not None and taxonomy.normalise_value(area) in areas
 
 
 # -- notices ---------------------------------------------------------------------------------------
@@ -144,24 +200,6 @@ class NotifyResult:
     emails_sent: int
     email_failures: int
     without_party: int  # conflicts no registered organisation is party to (nobody to tell)
-
-
-def _insert_ignoring_duplicates(s: Session, values: dict) -> int | None:
-    """Insert a notice unless the party already has one; the new row's id, or None."""
-    dialect = s.get_bind().dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover - the registry runs on SQLite or PostgreSQL
-        raise RuntimeError(f"unsupported registry database {dialect!r}")
-    stmt = (
-        insert(ConflictNotice)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["conflict_id", "organisation_id"])
-        .returning(ConflictNotice.id)
-    )
-    return s.execute(stmt).scalar_one_or_none()
 
 
 def _notice_text(row: dict, reasons: set[str]) -> tuple[str, str]:
@@ -185,62 +223,6 @@ def _notice_text(row: dict, reasons: set[str]) -> tuple[str, str]:
     return subject, body
 
 
-def _send_notice(notice_id: int) -> bool:
-    """Email one notice to its organisation's active users; record the outcome. True when sent."""
-    with db.session() as s:
-        notice = s.get(ConflictNotice, notice_id)
-        recipients = list(
-            s.scalars(
-                select(User.email)
-                .where(User.organisation_id == notice.organisation_id, User.status == "active")
-                .order_by(User.email)
-            )
-        )
-        subject, body = notice.subject, notice.body
-    now = datetime.now(UTC)
-    if not recipients:
-        values = {"email_error": "no active user to email (the notice is in the inbox)"}
-        sent = False
-    else:
-        to = ", ".join(recipients)
-        try:
-            mail.send(to, subject, body)
-        except mail.MailError as exc:
-            log.warning("conflict notice %s: %s", notice_id, exc)
-            values = {"email_error": str(exc), "email_to": to}
-            sent = False
-        else:
-            values = {"emailed_at": now, "email_to": to, "email_error": None}
-            sent = True
-    with db.session() as s:
-        s.execute(update(ConflictNotice).where(ConflictNotice.id == notice_id).values(**values))
-    return sent
-
-
-def _claim_refused_emails() -> list[int]:
-    """Notices whose email the SMTP server refused last time, claimed for this run (one run each)."""
-    claimed = []
-    with db.session() as s:
-        candidates = list(
-            s.scalars(
-                select(ConflictNotice.id).where(
-                    ConflictNotice.emailed_at.is_(None),
-                    ConflictNotice.email_error.is_not(None),
-                    ConflictNotice.email_to.is_not(None),  # SMTP refused; "no active user" is not retried
-                )
-            )
-        )
-        for notice_id in candidates:
-            taken = s.execute(
-                update(ConflictNotice)
-                .where(ConflictNotice.id == notice_id, ConflictNotice.email_error.is_not(None))
-                .values(email_error=None)
-            ).rowcount
-            if taken:
-                claimed.append(notice_id)
-    return claimed
-
-
 def notify_new_conflicts(serving: ServingDB | None = None) -> NotifyResult:
     """Give every party of every published conflict one notice (inbox + email), exactly once.
 
@@ -258,8 +240,9 @@ def notify_new_conflicts(serving: ServingDB | None = None) -> NotifyResult:
                 without_party += 1
             for org_id, reasons in sorted(parties.items()):
                 subject, body = _notice_text(row, reasons)
-                new_id = _insert_ignoring_duplicates(
+                new_id = notices.insert_once(
                     s,
+                    ConflictNotice,
                     {
                         "conflict_id": row["conflict_id"],
                         "organisation_id": org_id,
@@ -270,14 +253,15 @@ def notify_new_conflicts(serving: ServingDB | None = None) -> NotifyResult:
                         "channels": "inbox,email",
                         "sent_at": datetime.now(UTC),
                     },
+                    ["conflict_id", "organisation_id"],
                 )
                 if new_id is not None:
                     created.append(new_id)
                     audit.record(
                         s, None, "conflict.notified", "conflict", row["conflict_id"], organisation_id=org_id
                     )
-    to_email = created + _claim_refused_emails()
-    sent = sum(_send_notice(notice_id) for notice_id in to_email)
+    to_email = created + notices.claim_refused(ConflictNotice)
+    sent = notices.deliver(ConflictNotice, to_email)
     return NotifyResult(
         conflicts=conflicts.height,
         notices_created=len(created),
@@ -300,11 +284,16 @@ def current_states(s: Session, conflict_ids: list[str] | None = None) -> dict[st
 
 
 def visible_conflicts(principal: Principal, serving: ServingDB | None = None) -> pl.DataFrame:
-    """The conflicts ``principal`` is party to (admins: all), with their state and who set it last."""
+    """The conflicts ``principal`` sees, with their state and who set it last: those it is party to,
+    and for a system operator every conflict on an asset in its control area (``control_area``);
+    admins all. ``party``: whether the principal may acknowledge and resolve it."""
     conflicts = published_conflicts(serving)
     with db.session() as s:
         index = _PartyIndex.load(s)
-        rows = [r for r in conflicts.iter_rows(named=True) if _involves(index, principal, r)]
+        rows = [r for r in conflicts.iter_rows(named=True) if _sees(index, principal, r)]
+        for r in rows:
+            r["dno_area"] = index.area(r)
+            r["party"] = _involves(index, principal, r)
         states = current_states(s, [r["conflict_id"] for r in rows]) if rows else {}
         users = {u: name for u, name in s.execute(select(User.id, User.display_name))} if states else {}
     for r in rows:
@@ -319,6 +308,7 @@ def visible_conflicts(principal: Principal, serving: ServingDB | None = None) ->
         "state_by": pl.String,
         "state_at_utc": pl.Datetime("us", "UTC"),
         "state_note": pl.String,
+        "party": pl.Boolean,
     }
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
@@ -326,21 +316,17 @@ def visible_conflicts(principal: Principal, serving: ServingDB | None = None) ->
 def _conflict_row(serving: ServingDB | None, conflict_id: str) -> dict:
     serving = serving or get_db()
     with serving.session() as s:
-        queries._require(s, {MART: set(COLUMNS)})
-        found = s.query(
-            f"SELECT {', '.join(COLUMNS)} FROM {MART} WHERE conflict_id = $id",  # noqa: S608
-            {"id": conflict_id},
-        )
+        found = _select_conflicts(s, "WHERE c.conflict_id = $id", {"id": conflict_id})
     if found.is_empty():
         raise NotFound(f"No conflict {conflict_id!r} in the published warehouse.")
     return found.row(0, named=True)
 
 
 def history(principal: Principal, conflict_id: str, serving: ServingDB | None = None) -> list[dict]:
-    """Every acknowledge / resolve of a conflict the principal is party to, oldest first."""
+    """Every acknowledge / resolve of a conflict the principal sees, oldest first."""
     row = _conflict_row(serving, conflict_id)
     with db.session() as s:
-        if not _involves(_PartyIndex.load(s), principal, row):
+        if not _sees(_PartyIndex.load(s), principal, row):
             raise NotFound(f"No conflict {conflict_id!r} in the published warehouse.")
         changes = s.execute(
             select(ConflictStatusChange, User.display_name, Organisation.name)
@@ -365,8 +351,15 @@ def _change_state(
         raise ConflictError("Say how the conflict was resolved (a note is required).")
     row = _conflict_row(serving, conflict_id)
     with db.session() as s:
-        if not _involves(_PartyIndex.load(s), principal, row):
-            # Parties only; others learn nothing about the conflict.
+        index = _PartyIndex.load(s)
+        if not _involves(index, principal, row):
+            # Parties only: a system operator watching its area sees the conflict but does not hold the
+            # commitments in it, so it cannot settle it. Others learn nothing about the conflict.
+            if _sees(index, principal, row):
+                raise AccessDenied(
+                    "You see this conflict because the asset is in your control area, but only the "
+                    "organisations involved (or an administrator) can acknowledge or resolve it."
+                )
             raise AccessDenied(
                 "Only the organisations involved in this conflict (or an administrator) can do this."
             )

@@ -238,7 +238,8 @@ def test_only_parties_or_an_admin_acknowledge_and_resolve_with_history(parties, 
         who: {r["conflict_id"]: r["state"] for r in conflicts.visible_conflicts(p[who]).iter_rows(named=True)}
         for who in ("neso", "ukpn", "flex_a", "flex_b", "flex_c", "admin")
     }
-    assert seen["neso"] == {"CF-1": "resolved", "CF-3": "resolved"}
+    # NESO's control area is all of GB: it also sees CF-2 (UKPN vs NGED), read-only.
+    assert seen["neso"] == {"CF-1": "resolved", "CF-2": "open", "CF-3": "resolved"}
     assert seen["ukpn"] == {"CF-1": "resolved", "CF-2": "open"}
     assert seen["flex_a"] == {"CF-1": "resolved"}
     assert seen["flex_b"] == {"CF-3": "resolved"}

@@ -1,8 +1,10 @@
-"""Conflicts control room (UC11): the market conflicts an organisation is party to, found by the
+"""Conflicts control room (UC11, UC5): the market conflicts an organisation sees, found by the
 warehouse (mart_market_conflicts): an asset committed or dispatched by two system operators at once,
-or stacked against a product's rule. A system operator sees those involving it, a flexibility provider
-those on its registered assets and portfolios, an administrator all. Parties acknowledge and resolve
-them (who, when and why is kept); the organisation's notices are in its inbox below."""
+or stacked against a product's rule. A system operator sees every conflict on an asset connected in its
+control area (a DNO its licence areas, NESO all of GB) and those it is a side of; a flexibility
+provider those on its registered assets and portfolios; an administrator all. Only the parties
+acknowledge and resolve them (who, when and why is kept). The rule breaches tab lists commitments and
+dispatches that broke a product's rule when they arrived; the inbox holds the organisation's notices."""
 
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ if _DASHBOARDS not in sys.path:
 import auth  # noqa: E402  (dashboards/auth.py)
 import data  # noqa: E402  (dashboards/data.py)
 
-from sfe import conflicts, queries  # noqa: E402
+from sfe import conflicts, notices, queries  # noqa: E402
 from sfe.registry.access import AccessDenied, NotFound, Role  # noqa: E402
+from sfe.rules import arrivals  # noqa: E402
 
 SEVERITIES = ("high", "medium", "low")
 SEVERITY_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#f1c40f"}
@@ -28,6 +31,8 @@ TABLE_COLUMNS = {
     "conflict_id": "Conflict",
     "severity": "Severity",
     "state": "State",
+    "party": "Your side",
+    "dno_area": "DNO area",
     "overlap_start_utc": "Overlap from (UTC)",
     "overlap_end_utc": "Overlap to (UTC)",
     "asset_id": "Asset",
@@ -58,8 +63,19 @@ me = auth.require(Role.SYSTEM_OPERATOR, Role.FSP)
 if me.is_admin:
     st.caption("You see every conflict (administrator).")
 elif me.role == Role.SYSTEM_OPERATOR:
+    area = conflicts.control_area(me)
+    where = (
+        "all of Great Britain (a transmission system operator's control area)"
+        if area is conflicts.GB_WIDE
+        else (
+            "DNO licence area(s) " + ", ".join(sorted(a.upper() for a in area)) if area else "no licence area"
+        )
+    )
     st.caption(
-        f"You see the conflicts in which {me.organisation_name} ({me.operator_id or 'no operator'}) is a side."
+        f"You see the conflicts in which {me.organisation_name} ({me.operator_id or 'no operator'}) is a side, "
+        f"and every conflict on an asset connected in your control area: {where}. The asset's area is the "
+        "one its owner registered, else the one its grid supply point lies in. You can acknowledge and "
+        "resolve only those you are a side of (**Your side** ✓); the others are for awareness."
     )
 else:
     st.caption(f"You see the conflicts on {me.organisation_name}'s registered assets and portfolios.")
@@ -73,12 +89,12 @@ except queries.TableNotPublished as exc:
     data.not_published(exc)
     st.stop()
 
-tab_conflicts, tab_inbox = st.tabs(["Conflicts", "Inbox"])
+tab_conflicts, tab_breaches, tab_inbox = st.tabs(["Conflicts", "Rule breaches", "Inbox"])
 
 with tab_conflicts:
     if visible.is_empty():
         st.info(
-            "No conflict involves your organisation in the published data."
+            "No conflict involves your organisation (or your control area) in the published data."
             + (
                 " Register your assets with the ids they have in each market on the **Assets** page; "
                 "conflicts on them appear here after the next build."
@@ -191,6 +207,12 @@ with tab_conflicts:
             )
         if row["state"] == conflicts.RESOLVED:
             st.success("This conflict is resolved.", icon=":material/task_alt:")
+        elif not row["party"]:
+            st.info(
+                "This conflict is in your control area, but your organisation is not a side of it: the "
+                "parties acknowledge and resolve it.",
+                icon=":material/visibility:",
+            )
         else:
             with st.form("conflict_action", clear_on_submit=True):
                 note = st.text_area(
@@ -216,15 +238,74 @@ with tab_conflicts:
         if flash:
             st.success(flash, icon=":material/check:")
 
-with tab_inbox:
-    notices = conflicts.inbox(me)
-    unread = [n for n in notices if n.read_at is None]
+BREACH_COLUMNS = {
+    "breach_id": "Breach",
+    "severity": "Severity",
+    "start_utc": "From (UTC)",
+    "end_utc": "To (UTC)",
+    "registry_asset_id": "Registry asset",
+    "asset_name": "Asset",
+    "product_id": "Product",
+    "rule_name": "Rule broken",
+    "rule_mode": "Mode",
+    "activity_kind": "Kind",
+    "activity_type": "Source activity",
+    "source_ref": "Reference",
+    "power_mw": "MW",
+    "detected_at_utc": "Detected (UTC)",
+    "explanation": "Explanation",
+}
+
+with tab_breaches:
     st.caption(
-        f"Notices to {me.organisation_name}: {len(notices)} ({len(unread)} unread). Each also went by email to "
-        "your organisation's active users."
+        "Commitments and dispatches that broke a product's rule when they arrived (judged once, after the "
+        "build that brought them). They already happened, so SFE did not refuse them: it tells the asset's "
+        "organisation and the product's system operator. A block-mode rule's breach is high severity, a "
+        "notify-mode rule's medium. "
+        + (
+            "You see the breaches in the products you run."
+            if me.role == Role.SYSTEM_OPERATOR and not me.is_admin
+            else "You see the breaches on your registered assets."
+            if not me.is_admin
+            else "You see every breach (administrator)."
+        )
     )
-    if not notices:
-        st.info("No conflict notice yet.", icon=":material/inbox:")
+    breaches = arrivals.visible_breaches(me)
+    if breaches.is_empty():
+        st.info("No rule breach yet.", icon=":material/check_circle:")
+    else:
+        b1, b2 = st.columns(2)
+        b1.metric("Breaches", breaches.height)
+        b2.metric("High severity", breaches.filter(pl.col("severity") == "high").height)
+        products = sorted(set(breaches.get_column("product_id").to_list()))
+        chosen_products = st.multiselect("Products", products, default=products, key="f_breach_products")
+        shown_breaches = breaches.filter(pl.col("product_id").is_in(chosen_products))
+        breach_table = shown_breaches.select(list(BREACH_COLUMNS)).rename(BREACH_COLUMNS)
+        st.dataframe(breach_table, hide_index=True, key="breaches_table")
+        st.download_button(
+            "Download these breaches (CSV)",
+            data.csv_bytes(breach_table),
+            file_name="sfe_rule_breaches.csv",
+            mime="text/csv",
+            key="download_breaches",
+            on_click="ignore",
+        )
+        linked_breach = st.query_params.get("breach")  # the link in a breach notice
+        if linked_breach and linked_breach.isdigit():
+            match = breaches.filter(pl.col("breach_id") == int(linked_breach))
+            if not match.is_empty():
+                st.markdown(f"**Breach {linked_breach}**")
+                st.write(match.row(0, named=True)["explanation"])
+
+with tab_inbox:
+    items = notices.inbox(me)
+    unread = [n for n in items if n.read_at is None]
+    st.caption(
+        f"Notices to {me.organisation_name}: {len(items)} ({len(unread)} unread) about market conflicts, rule "
+        "breaches and prequalification. Each also went by email to your organisation's active users."
+    )
+    if not items:
+        st.info("No notice yet.", icon=":material/inbox:")
     else:
         st.dataframe(
             pl.DataFrame(
@@ -232,6 +313,7 @@ with tab_inbox:
                     {
                         "Sent (UTC)": n.sent_at,
                         "Read": n.read_at is not None,
+                        "About": n.topic_label,
                         "Severity": n.severity,
                         "Subject": n.subject,
                         "Emailed to": n.email_to
@@ -239,7 +321,7 @@ with tab_inbox:
                         else f"not emailed: {n.email_error or 'pending'}",
                         "Why you": n.reason.replace(",", ", ").replace("_", " "),
                     }
-                    for n in notices
+                    for n in items
                 ]
             ),
             hide_index=True,
@@ -247,5 +329,5 @@ with tab_inbox:
         )
         if unread and st.button("Mark all as read", key="mark_all_read"):
             for n in unread:
-                conflicts.mark_read(me, n.id)
+                notices.mark_read(me, n.topic, n.notice_id)
             st.rerun()

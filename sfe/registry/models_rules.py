@@ -127,3 +127,52 @@ class LibraryDocumentVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     document: Mapped[LibraryDocument] = relationship(back_populates="versions")
+
+
+# -- rules judged on arrival (commitments and dispatches) -----------------------------------------
+class RuleArrivalCheck(Base):
+    """One commitment or dispatch of a registered asset, judged by its product's rules when it first
+    appeared in the published warehouse. The unique ``activity_key`` (the warehouse's stable id of
+    the activity) is the watermark: an activity is judged once, so a rebuild never judges or notifies
+    again, and a late-arriving one is judged when it arrives."""
+
+    __tablename__ = "rule_arrival_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_key: Mapped[str] = mapped_column(String(400), unique=True)
+    registry_asset_id: Mapped[str] = mapped_column(String(16), index=True)
+    product_id: Mapped[str] = mapped_column(String(64))
+    activity_kind: Mapped[str] = mapped_column(String(16))  # commitment | dispatch
+    activity_type: Mapped[str] = mapped_column(String(32))  # int_conflict_activities.activity_type
+    operator_id: Mapped[str | None] = mapped_column(String(32))
+    source_ref: Mapped[str | None] = mapped_column(String(200))
+    start_utc: Mapped[datetime]
+    end_utc: Mapped[datetime]
+    power_mw: Mapped[float | None] = mapped_column(Float)
+    # sfe.rules.engine decision; "no_product" when the product is unknown to SFE (nothing to judge).
+    decision: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(32))
+    evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RuleBreach(Base):
+    """A rule an arrived commitment or dispatch broke (a failed verdict, block or notify mode). What
+    arrived already happened, so SFE cannot refuse it: it records the breach and tells the parties."""
+
+    __tablename__ = "rule_breaches"
+    __table_args__ = (UniqueConstraint("check_id", "rule_id", name="uq_rule_breaches_rule"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[int] = mapped_column(
+        ForeignKey("rule_arrival_checks.id", ondelete="CASCADE"), index=True
+    )
+    registry_asset_id: Mapped[str] = mapped_column(String(16), index=True)
+    product_id: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str] = mapped_column(String(100))  # rule-12 | requirement:<field> | external:<id>
+    rule_name: Mapped[str] = mapped_column(String(200))
+    rule_kind: Mapped[str] = mapped_column(String(32))
+    rule_mode: Mapped[str] = mapped_column(String(8))  # block | notify
+    rule_version: Mapped[int | None] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(8))  # high (block rule) | medium (notify rule)
+    explanation: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -45,10 +45,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sfe import taxonomy
+from sfe import notices, taxonomy
 from sfe.config import lake
 from sfe.registry import assets as asset_service
-from sfe.registry import audit, contracts, db
+from sfe.registry import audit, contracts, db, mail
 from sfe.registry.access import AccessDenied, NotFound, Principal, Role
 from sfe.registry.models import Asset, AssetGroup, AssetMarketId, Organisation, utcnow
 from sfe.registry.models_prequal import (
@@ -1531,6 +1531,20 @@ def submit_applications(
                     application_id=application.id, to_status=SUBMITTED, at=now, by_user_id=principal.user_id
                 )
             )
+            organisation = s.get(Organisation, prepared.organisation_id)
+            _notify(
+                s,
+                application,
+                SUBMITTED,
+                notices.system_operator_organisations(s, product.operator_id),
+                "reviewer",
+                f"{organisation.name} applied for prequalification; the application waits for your review."
+                + (
+                    f" The rules engine warned: {' '.join(v.explanation for v in evaluation.warnings)}"
+                    if evaluation.warnings
+                    else ""
+                ),
+            )
             audit.record(
                 s,
                 principal,
@@ -1703,6 +1717,39 @@ def rules_technical(s: Session, principal: Principal, subject_ref: str) -> dict[
     return {facts.asset_ref(a): data for a in facts.current_members(s, subject)}
 
 
+# -- notices ------------------------------------------------------------------------------------
+def _notify(
+    s: Session, app: PrequalApplication, step: str, organisation_ids: Iterable[int], reason: str, text: str
+) -> None:
+    """Tell each organisation about one step of an application, once (inbox + email after commit)."""
+    kind, subject_id, name = _subject_id(s, s.get(PrequalDossier, app.dossier_id))
+    what = "Asset" if kind == "asset" else "Asset group"
+    subject = f"[SFE] Prequalification {step}: {name} ({subject_id}) for {app.product_name}"
+    body = (
+        f"{text}\n\n{what}: {name} ({subject_id}). Product: {app.product_name} ({app.product_id}). "
+        f"Application {app.id}.\nOpen it: {mail.link('prequalification')}\n"
+    )
+    severity = "medium" if step == REJECTED else "info"
+    created = [
+        notice_id
+        for org_id in sorted(set(organisation_ids))
+        if (
+            notice_id := notices.post(
+                s,
+                notices.PREQUALIFICATION,
+                f"application-{app.id}:{step}",
+                org_id,
+                [reason],
+                severity,
+                subject,
+                body,
+            )
+        )
+        is not None
+    ]
+    notices.email_after_commit(s, created)
+
+
 # -- applications: review ----------------------------------------------------------------------
 def _set_status(
     s: Session, principal: Principal, app: PrequalApplication, to_status: str, note: str | None, action: str
@@ -1787,6 +1834,20 @@ def decide(
     _set_status(s, principal, app, decision, clean_reasons, f"prequal.{decision}")
     if decision == PREQUALIFIED:
         contracts.generate_for_application(s, principal, app)
+    outcome = (
+        "is prequalified; the contract follows on the Contracts page when the product has a template"
+        if decision == PREQUALIFIED
+        else "was rejected"
+    )
+    _notify(
+        s,
+        app,
+        decision,
+        [app.organisation_id],
+        "applicant",
+        f"{principal.organisation_name} decided: the application {outcome}."
+        + (f"\nReasons: {clean_reasons}" if clean_reasons else ""),
+    )
     return get_application(s, principal, application_id)
 
 

@@ -11,10 +11,11 @@ Decision (what happens to the action):
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -361,21 +362,65 @@ def enforce(s: Session, request: EvaluationRequest) -> Evaluation:
     return evaluation
 
 
+def _horizon(rule_sets: Iterable[RuleSet]) -> timedelta:
+    """How far around an action its rules look (minimum gaps, exclusivity margins), at least a day:
+    commitments further away cannot change a verdict, so they need not be sent."""
+    minutes = [
+        float(spec.params.get(name) or 0)
+        for rules in rule_sets
+        for spec in rules.specs
+        for name in ("min_gap_min", "margin_min")
+    ]
+    return max(timedelta(days=1), timedelta(minutes=max(minutes, default=0)))
+
+
 def evaluate_arrivals(
-    s: Session,
+    s: Session | None,
     subject: Subject,
     products: dict[str, ProductInfo],
     arrivals: Iterable[Commitment],
     known: Iterable[Commitment] = (),
+    rule_sets: dict[str, RuleSet] | None = None,
+    unreachable: set[str] | None = None,
 ) -> list[tuple[Commitment, Evaluation]]:
-    """Judge commitments and dispatches as they arrive (in start order), each against its product's
-    rules with everything known before it and every other arrival as context. A decision other than
-    allowed marks a breach: what arrived already happened elsewhere, so SFE flags it, it cannot undo it."""
-    arrivals = sorted(arrivals, key=lambda c: (c.start_utc, c.end_utc, c.product_id))
-    known = list(known)
+    """Judge commitments and dispatches as they arrive, each against its product's rules. A decision
+    other than allowed marks a breach: what arrived already happened elsewhere, so SFE flags it, it
+    cannot undo it.
+
+    Context of each arrival: everything ``known`` (judged earlier), the arrivals of the same batch
+    that start before it, and the batch's arrivals in *other* products. So a limit within one product
+    (a minimum gap, a maximum of concurrent commitments) is broken by the later activity only, one
+    breach per incident, while a rule about other products (exclusivity, stacking) sees them whatever
+    their order. Only activities within the rules' horizon of the window are sent (``_horizon``).
+    ``rule_sets``: the products' rules loaded beforehand (then ``s`` may be None and nothing here
+    touches the registry); ``unreachable``: see ``evaluate_with``."""
+    arrivals = sorted(arrivals, key=lambda c: (c.start_utc, c.end_utc, c.product_id, c.reference or ""))
+    if rule_sets is None:
+        from sfe.rules import store
+
+        if s is None:
+            raise ValueError("evaluate_arrivals needs a registry session or the products' rule_sets")
+        rule_sets = store.rule_sets(s, {a.product_id for a in arrivals})
+    horizon = _horizon(rule_sets.values())
+    # (commitment, batch position or None for known) by start, for picking each window's neighbours.
+    pool = sorted(
+        [(c, None) for c in known] + [(c, i) for i, c in enumerate(arrivals)],
+        key=lambda item: item[0].start_utc,
+    )
+    starts = [c.start_utc for c, _ in pool]
+    longest = max((c.end_utc - c.start_utc for c, _ in pool), default=timedelta(0))
     results = []
     for i, arrival in enumerate(arrivals):
-        others = tuple(known + arrivals[:i] + arrivals[i + 1 :])
+        low, high = arrival.start_utc - horizon, arrival.end_utc + horizon
+        first = bisect.bisect_left(starts, low - longest)
+        last = bisect.bisect_left(starts, high)
+        others = tuple(
+            c
+            for c, position in pool[first:last]
+            if position != i
+            and c.overlaps(low, high)
+            and (position is None or position < i or c.product_id != arrival.product_id)
+        )
         request = EvaluationRequest(
             context=arrival.kind,
             product=products[arrival.product_id],
@@ -383,5 +428,5 @@ def evaluate_arrivals(
             window=Window(arrival.start_utc, arrival.end_utc, arrival.power_mw, arrival.reference),
             commitments=others,
         )
-        results.append((arrival, evaluate(s, request)))
+        results.append((arrival, evaluate_with(rule_sets[arrival.product_id], request, unreachable)))
     return results

@@ -1,5 +1,6 @@
 import dagster as dg
 
+from pipelines.defs.rules.assets import ARRIVAL_ASSETS
 from pipelines.defs.warehouse.assets import published_warehouse
 from sfe import conflicts
 
@@ -31,12 +32,17 @@ def conflict_notifications(context: dg.AssetExecutionContext) -> dg.MaterializeR
     )
 
 
-CONFLICT_ASSETS = [conflict_notifications]
+# What follows a publish: conflict notices and the rules judged on arrival (pipelines/definitions.py
+# registers this list).
+CONFLICT_ASSETS = [conflict_notifications, *ARRIVAL_ASSETS]
 
 conflict_notifications_job = dg.define_asset_job(
     "conflict_notifications_job",
-    selection=dg.AssetSelection.assets(conflict_notifications),
-    description="Notify the parties of new market conflicts in the published warehouse.",
+    selection=dg.AssetSelection.assets(*CONFLICT_ASSETS),
+    description=(
+        "Notify the parties of new market conflicts in the published warehouse, and judge the commitments "
+        "and dispatches that arrived by their products' rules (breaches notified once)."
+    ),
 )
 
 
@@ -46,7 +52,7 @@ conflict_notifications_job = dg.define_asset_job(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "After each publish (which follows every ingest of new dispatch and instruction data), notify the "
-        "parties of the conflicts it found."
+        "parties of the conflicts it found and judge the commitments and dispatches that arrived."
     ),
 )
 def notify_after_publish(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):

@@ -5,6 +5,7 @@ from sqlalchemy import create_engine
 
 from sfe.registry import (
     models_conflicts,  # noqa: F401  (registers the conflict notice and status tables)
+    models_notices,  # noqa: F401  (registers the organisation inbox's notices)
     models_prequal,  # noqa: F401  (registers the prequalification and contract tables)
     models_rules,  # noqa: F401  (registers the rules and library tables)
     models_taxonomy,  # noqa: F401  (registers the taxonomy mapping overrides)
