@@ -109,6 +109,26 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("created_at_utc", UTC_TIMESTAMP),
         ]
     ),
+    # The rules that forbid stacking (sfe.rules), in their current version, for conflict detection: one
+    # row per active rule of kind 'exclusivity', or 'stacking' with allowed = false, and other product it
+    # names (other_product_id null = "any other product"). product_id is in the warehouse's namespace
+    # (a registry product's slug or a taxonomy product id), as dim_product and the facts use it.
+    "product_stacking_rules": pa.schema(
+        [
+            ("rule_id", pa.string()),  # the engine's id, e.g. 'rule-12' (as its verdicts name it)
+            ("rule_name", pa.string()),
+            ("rule_kind", pa.string()),  # 'exclusivity' | 'stacking'
+            ("product_id", pa.string()),  # the product the rule belongs to
+            ("other_product_id", pa.string()),  # null: any other product
+            ("mode", pa.string()),  # 'notify' | 'block'
+            ("margin_min", pa.float64()),  # exclusivity: minutes before/after that count too; else 0
+            ("description", pa.string()),  # why the rule exists, as the SO wrote it (nullable)
+            ("explanation", pa.string()),  # what it forbids, in words (+ the description)
+            ("source_url", pa.string()),  # where the rule is published (nullable)
+            ("rule_version", pa.int64()),
+            ("updated_at_utc", UTC_TIMESTAMP),
+        ]
+    ),
 }
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)

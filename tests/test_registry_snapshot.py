@@ -109,6 +109,7 @@ def test_snapshot_writes_every_contract_file_with_the_registry_contents(registry
         "asset_group_memberships": 2,
         "products": 2,
         "taxonomy_mapping_overrides": 0,
+        "product_stacking_rules": 0,
     }
     for table in TABLES:
         assert snapshot_path(table, registry).exists()

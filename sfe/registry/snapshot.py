@@ -2,8 +2,9 @@
 
 The contract (tables, columns, types, atomic writes) is ``sfe.registry_schema``. What goes in is the
 market-relevant registry data only: organisations (name, kind, operator), assets with their market
-ids, groups with membership history, products, and the taxonomy mapping overrides in force. Never users, e-mail addresses, password hashes,
-tokens, API keys, audit details or consultation answers.
+ids, groups with membership history, products, the taxonomy mapping overrides in force, and the
+product rules that forbid stacking (for conflict detection). Never users, e-mail addresses, password
+hashes, tokens, API keys, audit details or consultation answers.
 
 Every table is read in one transaction, so the files describe one consistent state of the registry,
 and every file is written on every run (a table with no rows gives a zero-row file).
@@ -27,13 +28,84 @@ from sfe.registry.models import (
     Organisation,
     Product,
 )
+from sfe.registry.models_rules import ProductRule
 from sfe.registry.taxonomy_admin import active_overrides
 from sfe.registry_schema import SCHEMAS, TABLES, write_table
+from sfe.rules.store import spec_of
+
+# The rule kinds that forbid holding or delivering two products at once (stacking with allowed = true
+# only caps the stacked MW at the asset's capacity, which the engine checks when an action arrives).
+STACKING_RULE_KINDS = ("exclusivity", "stacking")
 
 
 def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     schema = SCHEMAS[name]
     return pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
+
+
+def _stacking_rule_explanation(
+    kind: str, product_id: str, other_product_id: str | None, margin_min: float, description: str | None
+) -> str:
+    other = other_product_id or "any other product"
+    if kind == "exclusivity":
+        margin = f" (with a {margin_min:g} min margin before and after)" if margin_min else ""
+        text = (
+            f"{product_id} is exclusive with {other}{margin}: an asset may not hold or deliver both at once."
+        )
+    else:
+        text = f"{product_id} may not be stacked with {other}: an asset may not hold or deliver both at once."
+    if description:
+        text += f" Why: {description.strip().rstrip('.')}."
+    return text
+
+
+def stacking_rule_rows(s: Session) -> list[dict[str, Any]]:
+    """The active rules that forbid stacking, one row per rule and other product it names.
+
+    Exclusivity names its products (a product exclusive with itself is refused by the rules store);
+    stacking with allowed = false names ``with_products`` or, when empty, any other product (one row,
+    other_product_id None). A stacking rule naming its own product is left out: the engine never counts
+    a product against itself. ProductRule holds each rule's current version; older versions and retired
+    rules are history, not in force.
+    """
+    rows = []
+    rules = s.scalars(
+        select(ProductRule)
+        .where(ProductRule.active.is_(True), ProductRule.kind.in_(STACKING_RULE_KINDS))
+        .order_by(ProductRule.id)
+    )
+    for rule in rules:
+        spec = spec_of(rule)
+        if spec.kind == "exclusivity":
+            others: list[str | None] = list(spec.params.get("products") or [])
+            margin_min = float(spec.params.get("margin_min") or 0)
+        elif spec.params.get("allowed") is False:
+            others = list(spec.params.get("with_products") or []) or [None]
+            margin_min = 0.0
+        else:
+            continue
+        for other in others:
+            if other == rule.product_id:
+                continue
+            rows.append(
+                {
+                    "rule_id": spec.rule_id,
+                    "rule_name": spec.name,
+                    "rule_kind": spec.kind,
+                    "product_id": rule.product_id,
+                    "other_product_id": other,
+                    "mode": spec.mode,
+                    "margin_min": margin_min,
+                    "description": spec.description,
+                    "explanation": _stacking_rule_explanation(
+                        spec.kind, rule.product_id, other, margin_min, spec.description
+                    ),
+                    "source_url": spec.source_url,
+                    "rule_version": spec.version,
+                    "updated_at_utc": rule.updated_at,
+                }
+            )
+    return rows
 
 
 def snapshot_tables(s: Session) -> dict[str, pa.Table]:
@@ -139,6 +211,7 @@ def snapshot_tables(s: Session) -> dict[str, pa.Table]:
         "asset_group_memberships": _table("asset_group_memberships", memberships),
         "products": _table("products", products),
         "taxonomy_mapping_overrides": _table("taxonomy_mapping_overrides", overrides),
+        "product_stacking_rules": _table("product_stacking_rules", stacking_rule_rows(s)),
     }
     assert set(tables) == set(TABLES), "the snapshot must write every table of the contract"
     return tables

@@ -3,22 +3,24 @@
 -- an overlapping window; mode 'notify' warns, 'block' refuses. Rule kinds are the rules engine's
 -- (sfe.rules.kinds): 'exclusivity' (exclusive with the named products) and 'stacking' with allowed = false
 -- (one row per named product, or other_product_id null for "any other product").
--- Rules are data the owning SO attaches to its products in the registry. The taxonomy holds no stacking
--- rules, so until the registry snapshot carries the rules this input is empty: the mart then reports
--- cross-SO conflicts only (they need no rule). Deriving defaults from the taxonomy (e.g. "one NESO
--- service per direction") would flag units that legitimately split their MW between services.
+-- Rules are data the owning SO attaches to its products in the registry (sfe.rules.store); the registry
+-- snapshot exports the rules in force, in their current version (stg_registry__product_stacking_rules).
+-- product_id is the warehouse's product id (taxonomy product or registry product slug, as in dim_product
+-- and the facts), so rules join activities directly. The taxonomy holds no stacking rules: deriving
+-- defaults from it (e.g. "one NESO service per direction") would flag units that legitimately split
+-- their MW between services, so without registry rules the mart reports cross-SO conflicts only.
+-- An exclusivity rule's margin (minutes before and after) is named in its explanation; the mart compares
+-- the activities' own windows.
 with registry_rules as (
-    -- SEAM: select the registry's active exclusivity / stacking (allowed = false) rules here, one row per
-    -- named product, once the registry snapshot writes them.
     select
-        cast(null as varchar) as rule_id,
-        cast(null as varchar) as rule_name,
-        cast(null as varchar) as rule_kind,
-        cast(null as varchar) as product_id,
-        cast(null as varchar) as other_product_id,
-        cast(null as varchar) as mode,
-        cast(null as varchar) as explanation
-    where 1 = 0
+        rule_id,
+        rule_name,
+        rule_kind,
+        product_id,
+        other_product_id,
+        mode,
+        explanation
+    from {{ ref('stg_registry__product_stacking_rules') }}
 )
 
 select
