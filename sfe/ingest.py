@@ -433,6 +433,11 @@ def _row_hashes(df: pl.DataFrame, *column_sets: list[str]) -> tuple[pl.Series, .
     return tuple(hashes.get_columns())
 
 
+def _all_distinct(hashes: pl.Series) -> bool:
+    # Counting distinct values is several times cheaper than flagging the first of each.
+    return hashes.n_unique() == hashes.len()
+
+
 def _distinct_mask(
     df: pl.DataFrame, columns: list[str], *, last: bool = False, hashes: pl.Series | None = None
 ) -> pl.Series:
@@ -446,11 +451,11 @@ def _distinct_mask(
         return pl.Series(dtype=pl.Boolean)
     if hashes is None:
         (hashes,) = _row_hashes(df, columns)
+    if _all_distinct(hashes):  # the common case of new records: nothing repeats
+        return pl.repeat(True, df.height, eager=True)
     if last:  # the last distinct rows are the first distinct ones in reverse order
         hashes = hashes.reverse()
     first = hashes.is_first_distinct()
-    if first.all():  # the common case of new records: nothing repeats
-        return first
     # Every repeat, with the row where its hash first occurred (positions in `df`).
     positions = (
         pl.int_range(df.height - 1, -1, -1, eager=True) if last else pl.int_range(df.height, eager=True)
@@ -555,30 +560,43 @@ def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series,
         rows = rows.sort("__seq", "source_row")
     dedupe = [PARTITION_COLUMN, *src.dedupe_columns()]
     if not src.natural_key:
-        first = loaded_flag = _distinct_mask(rows, dedupe)
+        first = _distinct_mask(rows, dedupe)
+        return rows, first, _outcome_log(rows, first, first)
+    key = [PARTITION_COLUMN, *src.natural_key]
+    if set(key) <= set(dedupe):
+        # Rows whose keys all differ are distinct records too (the key is part of the record),
+        # each the only version of its key: all loaded. The common case of new data, and the
+        # key is far cheaper to hash than the whole record.
+        (key_hashes,) = _row_hashes(rows, key)
+        if _all_distinct(key_hashes):
+            every = pl.repeat(True, rows.height, eager=True)
+            return rows, every, _outcome_log(rows, every, every)
+        (record_hashes,) = _row_hashes(rows, dedupe)
     else:
-        key = [PARTITION_COLUMN, *src.natural_key]
         record_hashes, key_hashes = _row_hashes(rows, dedupe, key)
-        first = _distinct_mask(rows, dedupe, hashes=record_hashes)
-        distinct = rows.select(*key, *([src.version_column] if src.version_column else [])).filter(first)
-        key_hashes = key_hashes.filter(first)
-        # The winner of a natural key is the greatest (version, file, row), null versions lowest:
-        # with the rows in (file, row) order, a stable sort on the version makes it the last one.
-        if src.version_column:
-            position = distinct.with_row_index("__position").sort(
-                src.version_column, nulls_last=False, maintain_order=True
-            )
-            winner = _distinct_mask(
-                position, key, last=True, hashes=key_hashes.gather(position["__position"])
-            )
-            order = position["__position"].filter(winner)
-            winner = pl.repeat(False, distinct.height, eager=True).scatter(order, True)
-        else:
-            winner = _distinct_mask(distinct, key, last=True, hashes=key_hashes)
-        loaded_flag = first.clone().scatter(first.arg_true(), winner)
-    log = (
+    first = _distinct_mask(rows, dedupe, hashes=record_hashes)
+    distinct = rows.select(*key, *([src.version_column] if src.version_column else [])).filter(first)
+    key_hashes = key_hashes.filter(first)
+    # The winner of a natural key is the greatest (version, file, row), null versions lowest:
+    # with the rows in (file, row) order, a stable sort on the version makes it the last one.
+    if src.version_column:
+        position = distinct.with_row_index("__position").sort(
+            src.version_column, nulls_last=False, maintain_order=True
+        )
+        winner = _distinct_mask(position, key, last=True, hashes=key_hashes.gather(position["__position"]))
+        order = position["__position"].filter(winner)
+        winner = pl.repeat(False, distinct.height, eager=True).scatter(order, True)
+    else:
+        winner = _distinct_mask(distinct, key, last=True, hashes=key_hashes)
+    loaded_flag = first.clone().scatter(first.arg_true(), winner)
+    return rows, loaded_flag, _outcome_log(rows, first, loaded_flag)
+
+
+def _outcome_log(rows: pl.DataFrame, first: pl.Series, loaded: pl.Series) -> pl.DataFrame:
+    """Per day and file: loaded / duplicates / superseded counts of the flagged rows."""
+    return (
         rows.select(PARTITION_COLUMN, "source_file_sha256")
-        .with_columns(first.alias("__first"), loaded_flag.alias("__loaded"))
+        .with_columns(first.alias("__first"), loaded.alias("__loaded"))
         .group_by(PARTITION_COLUMN, "source_file_sha256")
         .agg(
             pl.col("__loaded").sum().cast(pl.Int64).alias("loaded"),
@@ -586,7 +604,6 @@ def _outcomes(src: Source, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series,
             (pl.col("__first").sum() - pl.col("__loaded").sum()).cast(pl.Int64).alias("superseded"),
         )
     )
-    return rows, loaded_flag, log
 
 
 def _in_file_order(src: Source, rows: pl.DataFrame, loaded: pl.Series) -> dict[date, pl.Series]:
@@ -612,13 +629,17 @@ def _day_frame(rows: pl.DataFrame, day: pl.DataFrame | pl.Series) -> pl.DataFram
     return day if isinstance(day, pl.DataFrame) else rows[day]
 
 
+_DATETIME_UNITS_US = (1_800_000_000, 60_000_000, 1_000_000)  # half hour, minute, second
+
+
 def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
     """The row order of ``df.sort(keys)`` (nulls first), for keys that make every row unique.
 
     Each key becomes a small non-negative integer with the same order (text: its rank among the
-    distinct values; numbers and times: the offset from the smallest, in whole seconds when all
-    are), null lowest; the integers are packed into as few 64-bit words as they fit, and sorting a
-    word or two is far cheaper than sorting the keys themselves.
+    distinct values; numbers and times: the offset from the smallest, in whole half hours, minutes
+    or seconds when all are), null lowest; a key with one value throughout or a copy of an earlier
+    key is left out. The integers are packed into as few 64-bit words as they fit, and sorting a word or two is far
+    cheaper than sorting the keys themselves.
     """
     schema = df.schema
     if df.height <= 1:  # nothing to order (and a literal code below would broadcast to one row)
@@ -632,30 +653,38 @@ def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
     stats = df.select(
         *[physical[k].min().alias(f"min {k}") for k in numbers],
         *[physical[k].max().alias(f"max {k}") for k in numbers],
+        *[pl.col(k).null_count().alias(f"nulls {k}") for k in keys],
         *[
-            (physical[k] % 1_000_000 == 0).all().alias(f"seconds {k}")
+            (physical[k] % unit == 0).all().alias(f"{unit} {k}")
             for k in numbers
             if schema[k] == pl.Datetime
+            for unit in _DATETIME_UNITS_US
         ],
     ).row(0, named=True)
     codes: list[tuple[pl.Expr, int]] = []  # (code expression, largest code)
-    for k in keys:
+    for i, k in enumerate(keys):
+        if any(schema[e] == schema[k] and df.get_column(e).equals(df.get_column(k)) for e in keys[:i]):
+            continue  # a copy of an earlier key (e.g. the interval start under its source name)
         if schema[k] == pl.String:
             distinct = df.get_column(k).drop_nulls().unique().sort()
+            if len(distinct) <= 1 and stats[f"nulls {k}"] in (0, df.height):
+                continue  # one value throughout: no part in the order
             ranks = pl.int_range(1, len(distinct) + 1, eager=True, dtype=pl.UInt64)
             codes.append(
                 (pl.col(k).replace_strict(distinct, ranks, default=0, return_dtype=pl.UInt64), len(distinct))
             )
             continue
         low, high = stats[f"min {k}"], stats[f"max {k}"]
-        if low is None:  # all null
-            codes.append((pl.col(k).is_null().cast(pl.UInt64) * 0, 0))  # a column: keeps the height
-            continue
+        if low is None or (low == high and stats[f"nulls {k}"] == 0):
+            continue  # one value (or null) throughout
         value, scale = physical[k], 1
-        if stats.get(f"seconds {k}"):
-            value, scale = value // 1_000_000, 1_000_000
+        unit = next((u for u in _DATETIME_UNITS_US if stats.get(f"{u} {k}")), None)
+        if unit is not None:
+            value, scale = value // unit, unit
         low, high = low // scale, high // scale
         codes.append(((value - low + 1).fill_null(0).cast(pl.UInt64), high - low + 1))
+    if not codes:
+        return pl.Series("__position", range(df.height), dtype=pl.UInt32)
     words: list[pl.Expr] = []
     used = 0
     for code, top in codes:

@@ -116,24 +116,66 @@ def test_outcomes_equal_the_rule_as_written(monkeypatch, colliding_hashes):
         assert log.sort(by).equals(expected_log.select(log.columns).sort(by)), trial
 
 
+def test_outcomes_of_rows_with_distinct_keys_skip_the_record_comparison(monkeypatch):
+    """New data (every natural key once per day) is all loaded on the key hash alone; a repeated
+    key or a key outside the record still takes the full path. Both equal the rule as written."""
+    full_path = []
+    distinct_mask = ingest._distinct_mask
+    monkeypatch.setattr(
+        ingest, "_distinct_mask", lambda *a, **k: full_path.append(1) or distinct_mask(*a, **k)
+    )
+    rng = random.Random(3)
+    for trial in range(60):
+        rows = _random_rows(rng, rng.randint(1, 80)).with_columns(
+            pl.int_range(pl.len()).cast(pl.String).alias("k")  # unique keys
+        )
+        repeat_a_key = trial % 2 == 1 and rows.height > 1
+        if repeat_a_key:
+            rows = rows.with_columns(
+                pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("0")).otherwise("k").alias("k")
+            )
+            rows = rows.with_columns(pl.lit(date(2025, 1, 1)).alias(PARTITION_COLUMN))  # the same day
+        rule = _Rule(("k",), rng.choice([None, "v"]))
+        full_path.clear()
+        ordered, loaded_flag, log = ingest._outcomes(rule, rows)
+        assert bool(full_path) == repeat_a_key, trial
+        expected_loaded, expected_log = _reference_outcomes(
+            rule.natural_key, rule.version_column, (PARTITION_COLUMN, *rule.dedupe_columns()), rows
+        )
+        key = [PARTITION_COLUMN, "__seq", "source_row"]
+        assert ordered.filter(loaded_flag).sort(key).equals(expected_loaded.sort(key)), trial
+        by = [PARTITION_COLUMN, "source_file_sha256"]
+        assert log.sort(by).equals(expected_log.select(log.columns).sort(by)), trial
+
+
 def test_sort_permutation_equals_sorting_the_keys():
     rng = random.Random(2)
-    for trial in range(100):
+    for trial in range(150):
         n = rng.randint(1, 300)
+        step = rng.choice([1, 60, 1800])  # seconds, minutes or half hours apart
+        at = [
+            datetime(2025, 1, 1, tzinfo=UTC)
+            + timedelta(seconds=step * rng.randint(-10, 10**7 // step), microseconds=rng.choice([0, 0, 7]))
+            for _ in range(n)
+        ]
+        if trial % 2:
+            at = [t.replace(microsecond=0) for t in at]
         df = pl.DataFrame(
             {
                 "day": [date(2025, 1, 1) + timedelta(days=rng.randint(0, 40)) for _ in range(n)],
-                "at": [
-                    datetime(2025, 1, 1, tzinfo=UTC)
-                    + timedelta(seconds=rng.randint(0, 10**7), microseconds=rng.choice([0, 0, 7]))
-                    for _ in range(n)
-                ],
+                "at": at,
+                "at_copy": at,  # e.g. deliveryStart under interval_start_utc
                 "text": [rng.choice(["b", "a", "ab", "", None, "é"]) for _ in range(n)],
                 "maybe": [rng.choice([None, -5, 3]) for _ in range(n)],
+                "one_value": [rng.choice(["only"] if trial % 3 else ["only", None]) for _ in range(n)],
+                "one_number": [7] * n,
                 "row": rng.sample(range(10**6), n),
             }
         )
-        keys = rng.sample(["day", "at", "text", "maybe"], rng.randint(1, 4)) + ["row"]
+        keys = rng.sample(
+            ["day", "at", "at_copy", "text", "maybe", "one_value", "one_number"], rng.randint(1, 7)
+        )
+        keys += ["row"]
         expected = df.with_row_index("i").sort(keys)["i"]
         assert ingest._sort_permutation(df, keys).cast(pl.UInt32).equals(expected.cast(pl.UInt32)), (
             trial,
