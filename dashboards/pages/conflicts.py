@@ -80,19 +80,20 @@ elif me.role == Role.SYSTEM_OPERATOR:
 else:
     st.caption(f"You see the conflicts on {me.organisation_name}'s registered assets and portfolios.")
 
-try:
-    visible = conflicts.visible_conflicts(me, data.db())
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except queries.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
-
 tab_conflicts, tab_breaches, tab_inbox = st.tabs(["Conflicts", "Rule breaches", "Inbox"])
 
 with tab_conflicts:
-    if visible.is_empty():
+    # Without published conflicts the page still shows the breaches and the inbox (registry data).
+    visible = None
+    try:
+        visible = conflicts.visible_conflicts(me, data.db())
+    except data.WarehouseNotBuilt as exc:
+        data.not_built(exc)
+    except queries.TableNotPublished as exc:
+        data.not_published(exc)
+    if visible is None:
+        pass
+    elif visible.is_empty():
         st.info(
             "No conflict involves your organisation (or your control area) in the published data."
             + (
