@@ -57,7 +57,9 @@ st.title("Market trends")
 st.caption(
     "Historic prices and volumes from every market SFE collects, broken down by market, product, asset "
     "type and asset size. Asset type and size band are the warehouse's view of each asset (size bands "
-    "are estimated from the largest MW observed). Days are UTC days of the window start."
+    "are estimated from the largest MW observed). Days are UTC days of the window start. Prices of a "
+    f"group resting on fewer than {data.MIN_PARTICIPANTS} providers or units are withheld (and left out "
+    "of the averages), so that no one's revenue can be read off; their volumes are shown."
 )
 
 try:
@@ -300,7 +302,10 @@ for tab, (activity, (title, explanation)) in zip(tabs, ACTIVITIES.items(), stric
             if frame[field].is_not_null().any()
         ]
         if not prices:
-            st.info("The sources publish no prices for these rows.")
+            st.info(
+                "No prices for these rows: the sources publish none, or each group rests on fewer than "
+                f"{data.MIN_PARTICIPANTS} providers or units."
+            )
         for field, unit, name in prices:
             st.markdown(f"**{name}** (volume-weighted, {unit})")
             st.altair_chart(_price_chart(frame, field, unit), width="stretch")
