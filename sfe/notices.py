@@ -34,6 +34,7 @@ TOPICS = {CONFLICT: "Market conflict", RULE_BREACH: "Rule breach", PREQUALIFICAT
 NoticeModel = type[ConflictNotice] | type[Notice]
 _MODELS: dict[str, NoticeModel] = {CONFLICT: ConflictNotice, RULE_BREACH: Notice, PREQUALIFICATION: Notice}
 _PENDING = "sfe_notices_to_email"  # Session.info key: notices to email once the session commits
+_LISTENING = "sfe_notices_listening"
 
 
 def insert_once(s: Session, model: type, values: dict, unique: list[str]) -> int | None:
@@ -87,16 +88,19 @@ def post(
 def email_after_commit(s: Session, notice_ids: Iterable[int]) -> None:
     """Email these new ``Notice`` rows once ``s`` commits (never when it rolls back), so a mail
     never announces something the registry did not keep."""
-    pending: list[int] = s.info.setdefault(_PENDING, [])
-    if not pending:
+    if not s.info.get(_LISTENING):
+        s.info[_LISTENING] = True
+        event.listen(s, "after_commit", _email_pending)
+    s.info.setdefault(_PENDING, []).extend(notice_ids)
 
-        def _after_commit(session: Session) -> None:
-            ids = session.info.pop(_PENDING, [])
-            if ids:
-                deliver(Notice, ids)
 
-        event.listen(s, "after_commit", _after_commit, once=True)
-    pending.extend(notice_ids)
+def _email_pending(session: Session) -> None:
+    # after_commit also fires when a savepoint (begin_nested) is released: wait for the real commit.
+    if session.in_nested_transaction():
+        return
+    ids = session.info.pop(_PENDING, [])
+    if ids:
+        deliver(Notice, ids)
 
 
 def deliver(model: NoticeModel, notice_ids: Iterable[int]) -> int:
