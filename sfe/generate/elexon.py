@@ -216,7 +216,10 @@ def boalf(ctx: Ctx) -> None:
     first_of_unit = np.r_[0, np.nonzero(np.diff(ui[order]))[0] + 1]
     counts = np.diff(np.r_[first_of_unit, n])
     rank[order] = np.arange(n) - np.repeat(first_of_unit, counts)
-    unit_base = rng.choice(np.arange(10_000, 90_000, 1000), n_u, replace=False)
+    # Each unit's own block of acceptance numbers; fleets of more than 80 BM units (thousands of
+    # assets) draw from more blocks, smaller ones keep the original draw (same seed, same bytes).
+    blocks = np.arange(10_000, max(90_000, 10_000 + 2000 * n_u), 1000)
+    unit_base = rng.choice(blocks, n_u, replace=False)
     acc_no = unit_base[ui] + rank
     acc_time = t0 - 60 * rng.integers(2, 31, n)
     so_flag = np.where(rng.random(n) < 0.1, "True", "False")

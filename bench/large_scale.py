@@ -1,0 +1,284 @@
+"""Large scale: `sfe generate` then `sfe build` at ≥ 10^8 metering rows, as a user runs them.
+
+Each command runs as a subprocess; a sampler thread adds up the resident memory (RSS) of that process
+and every process under it (dbt, and anything else the build starts) every half second, so the peak is
+the whole tree's. `sfe build`'s progress bar names the step it is on, which splits the build into its
+ingest and dbt build + publish stages. Target: the peak stays ≤ 8 GiB on a 2-core / 24 GiB machine.
+
+    python -m bench.large_scale --assets 5800 --days 365 --work /tmp/sfe-large
+
+5,800 assets × 365 days × 48 half hours = 101.6 M meter readings (5,000 assets make only 87.6 M).
+Needs ~25 GB of free disk in --work (landing CSV, parsed and raw Parquet, build and published DuckDB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+TARGET_PEAK_BYTES = 8 * 2**30
+GIB = 2**30
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# tqdm's postfix, the last "[..., name]" of a refresh: `sfe build` sets it to the step it starts.
+_STEP_RE = re.compile(r", ([^,\[\]]+?)\s*\]\s*$")
+
+
+def process_tree(root_pid: int) -> list[int]:
+    """The pid and all its descendants' pids (processes, not threads), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
+def tree_rss_bytes(root_pid: int) -> int:
+    """Sum of the resident memory of the process and all its descendants (0 once all have exited)."""
+    total = 0
+    for pid in process_tree(root_pid):
+        try:
+            resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        total += resident_pages * _PAGE_SIZE
+    return total
+
+
+@dataclass
+class StageFigures:
+    seconds: float = 0.0
+    peak_bytes: int = 0
+
+
+@dataclass
+class TreeRun:
+    """One command run with its process tree's memory sampled; figures per progress step."""
+
+    command: Sequence[str]
+    env: dict[str, str]
+    log: Path
+    interval: float = 0.5
+    # progress step name -> stage, or None for a refresh that names no step (None: one stage)
+    stage_of: Callable[[str], str | None] | None = None
+    stages: dict[str, StageFigures] = field(default_factory=dict)
+    peak_bytes: int = 0
+    seconds: float = 0.0
+    returncode: int | None = None
+
+    def run(self, default_stage: str) -> TreeRun:
+        self._stage, self._since = default_stage, time.perf_counter()
+        self.stages[default_stage] = StageFigures()
+        started = time.perf_counter()
+        with open(self.log, "ab") as log:
+            proc = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.PIPE)
+            done = threading.Event()
+            reader = threading.Thread(target=self._read_progress, args=(proc.stderr, log), daemon=True)
+            sampler = threading.Thread(target=self._sample, args=(proc.pid, done), daemon=True)
+            reader.start()
+            sampler.start()
+            self.returncode = proc.wait()
+            done.set()
+            sampler.join()
+            reader.join()
+        self._switch(None)
+        self.seconds = time.perf_counter() - started
+        return self
+
+    def _switch(self, stage: str | None) -> None:
+        now = time.perf_counter()
+        self.stages[self._stage].seconds += now - self._since
+        if stage is not None:
+            self.stages.setdefault(stage, StageFigures())
+            self._stage, self._since = stage, now
+
+    def _read_progress(self, stream, log) -> None:
+        buffer = b""
+        while chunk := stream.read1(65536):
+            log.write(chunk)
+            buffer += chunk
+            *refreshes, buffer = re.split(rb"[\r\n]", buffer)
+            # tqdm starts each refresh with \r: the last one is complete once it ends in "]"
+            for refresh in [*refreshes, buffer]:
+                match = _STEP_RE.search(refresh.decode("utf-8", "replace"))
+                stage = self.stage_of(match.group(1)) if match and self.stage_of else None
+                if stage is not None and stage != self._stage:
+                    self._switch(stage)
+
+    def _sample(self, pid: int, done: threading.Event) -> None:
+        while not done.is_set():
+            rss = tree_rss_bytes(pid)
+            stage = self.stages[self._stage]
+            stage.peak_bytes = max(stage.peak_bytes, rss)
+            self.peak_bytes = max(self.peak_bytes, rss)
+            done.wait(self.interval)
+
+
+def _build_stage(step: str) -> str | None:
+    """`sfe build`'s steps: "ingest <source>" per source, then "dbt build + publish"."""
+    if step.startswith("ingest "):
+        return "ingest"
+    return "dbt build + publish" if step.startswith("dbt build") else None
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+def _month_ranges(first: date, last: date) -> list[tuple[date, date]]:
+    ranges, day = [], first
+    while day <= last:
+        month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        ranges.append((day, min(month_end, last)))
+        day = month_end + timedelta(days=1)
+    return ranges
+
+
+def bench_large(
+    work: Path, assets: int, days: int, *, meter_backfill_by_month: bool = False, reuse: bool = False
+) -> list[tuple[str, str]]:
+    """Generate and build a lake of `assets` × `days` in `work`/lake; per-stage time and peak memory.
+
+    meter_backfill_by_month: before `sfe build`, write the meter readings' raw partitions one month at a
+    time (`sfe ingest --source meter_readings --from … --to …`), so no ingest run holds a year of them.
+    reuse: keep the landing files (and anything ingested) of an earlier run of the same scale.
+    """
+    from sfe.config import LakePaths
+
+    paths = LakePaths(work / "lake")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SFE_LAKE_DIR": str(paths.root)}
+    sfe = str(Path(sys.executable).with_name("sfe"))
+    log = work / "large_scale.log"
+    manifest_path = paths.generated / "manifest.json"
+    runs: list[TreeRun] = []
+    params = json.loads(manifest_path.read_text())["parameters"] if manifest_path.exists() else {}
+    if not (reuse and (params.get("assets"), params.get("days")) == (assets, days)):
+        generated = TreeRun([sfe, "generate", "--assets", str(assets), "--days", str(days)], env, log)
+        runs.append(generated.run("generate"))
+        if generated.returncode != 0:
+            raise RuntimeError(f"sfe generate failed (exit {generated.returncode}); see {log}")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    landing_bytes = _size(paths.landing)
+    failed: TreeRun | None = None
+    if meter_backfill_by_month:
+        first = date.fromisoformat(manifest["range"]["first_settlement_date"])
+        last = date.fromisoformat(manifest["range"]["last_settlement_date"])
+        stage = "meter readings by month"
+        for start, end in _month_ranges(first, last):
+            command = [sfe, "ingest", "--source", "meter_readings", "--from", str(start), "--to", str(end)]
+            runs.append(TreeRun(command, env, log).run(stage))
+            if runs[-1].returncode != 0:
+                failed = runs[-1]
+                break
+    if failed is None:
+        runs.append(TreeRun([sfe, "build"], env, log, stage_of=_build_stage).run("ingest"))
+        failed = runs[-1] if runs[-1].returncode != 0 else None
+
+    stages: dict[str, StageFigures] = {}
+    for run in runs:
+        for name, figures in run.stages.items():
+            total = stages.setdefault(name, StageFigures())
+            total.seconds += figures.seconds
+            total.peak_bytes = max(total.peak_bytes, figures.peak_bytes)
+    readings = sum(f["rows"] for f in manifest["files"] if f["source_id"] == "meter_readings")
+    peak = max(run.peak_bytes for run in runs)
+    scale = f"{assets:,} assets × {days} days"
+    times = " + ".join(f"{name} {s.seconds:.0f} s" for name, s in stages.items())
+    total = sum(run.seconds for run in runs)
+    peaks = ", ".join(f"{name} {_gib(s.peak_bytes)}" for name, s in stages.items())
+    if failed is not None:
+        verdict = f"not reached: `{' '.join(failed.command[1:])}` FAILED (exit {failed.returncode})"
+        fct = f"no build (see {log})"
+    else:
+        verdict = "met" if peak <= TARGET_PEAK_BYTES else "MISSED"
+        with duckdb.connect(str(paths.serving_db), read_only=True) as db:
+            (metered,) = db.execute("SELECT count(*) FROM fct_metering").fetchone()
+        fct = f"fct_metering {metered:,} rows"
+    disk = (
+        f"landing {_gib(landing_bytes)}, raw {_gib(_size(paths.root / 'raw'))}, "
+        f"warehouse {_gib(_size(paths.root / 'warehouse'))}"
+    )
+    return [
+        (f"large build ({scale}): time", f"{times} = **{total / 60:.1f} min**"),
+        (
+            f"large build ({scale}): peak memory (process tree RSS)",
+            f"{peaks} → **{_gib(peak)}** (target ≤ 8 GiB: {verdict})",
+        ),
+        (f"large build ({scale}): rows, disk", f"{readings:,} meter readings generated → {fct}; {disk}"),
+    ]
+
+
+def main() -> None:
+    from bench.__main__ import RESULTS, _machine
+
+    parser = argparse.ArgumentParser(prog="python -m bench.large_scale", description=__doc__.split("\n")[0])
+    parser.add_argument("--assets", type=int, default=5800)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--work", type=Path, required=True, help="scratch directory (its lake is replaced)")
+    parser.add_argument("--keep", action="store_true", help="keep the lake afterwards")
+    parser.add_argument(
+        "--meter-backfill-by-month",
+        action="store_true",
+        help="ingest the meter readings one month per `sfe ingest` before `sfe build`",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep --work's lake if generated at this scale (implies --keep)"
+    )
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    args = parser.parse_args()
+    if not args.reuse:
+        shutil.rmtree(args.work / "lake", ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    try:
+        results = bench_large(
+            args.work,
+            args.assets,
+            args.days,
+            meter_backfill_by_month=args.meter_backfill_by_month,
+            reuse=args.reuse,
+        )
+    finally:
+        if not (args.keep or args.reuse):
+            shutil.rmtree(args.work / "lake", ignore_errors=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python -m bench.large_scale " + " ".join(sys.argv[1:])
+    block = [f"\n## {stamp}\n", f"- machine: {_machine()}", f"- command: `{command.strip()}`", ""]
+    block += ["| benchmark | result |", "|---|---|"] + [f"| {name} | {value} |" for name, value in results]
+    text = "\n".join(block) + "\n"
+    print(text)
+    if not args.no_record:
+        with open(RESULTS, "a", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    main()
