@@ -263,3 +263,24 @@ def test_the_control_room_lists_breaches_with_csv(world, lake_paths):
     at = _run_page(session_token(world["other_fsp"]))
     assert not at.dataframe
     assert "No rule breach yet." in " ".join(i.value for i in at.info)
+
+
+def test_a_rule_about_the_asset_itself_is_reported_once_not_per_activity(world, lake_paths):
+    with db.session() as s:
+        store.create_rule(
+            s,
+            world["ukpn"],
+            "ukpn_secure_west",
+            "technology",
+            "No batteries",
+            "notify",
+            {"excluded_types": ["battery"]},
+        )
+    arrivals.judge_new_arrivals()
+    technology = [b for b in _breaches() if b.rule_kind == "technology"]
+    assert len(technology) == 1  # D1, D2 and D3 all break it: one breach
+    assert "Rule 'No batteries'" in technology[0].explanation and "battery" in technology[0].explanation
+    publish(lake_paths, [*ROWS, LATE])
+    later = arrivals.judge_new_arrivals()
+    assert later.breaches == 1  # D4's minimum gap only
+    assert len([b for b in _breaches() if b.rule_kind == "technology"]) == 1

@@ -11,7 +11,9 @@ judges nothing again.
 What happens: a verdict that *fails* (block or notify mode) is a breach (``RuleBreach``; a block rule's
 breach is high severity, a notify rule's medium). The activity already happened, so nothing is
 refused: the asset's organisation and the product's system operator each get one notice per breach
-(inbox + email, ``sfe.notices``). Verdicts that lack data (e.g. a response time the registry does not
+(inbox + email, ``sfe.notices``). A rule about the asset itself (capacity, technology, location,
+response time) gives the same answer for each of its activities, so it is reported once per asset,
+product and rule version. Verdicts that lack data (e.g. a response time the registry does not
 hold) are not breaches: they are asked for at prequalification.
 """
 
@@ -30,7 +32,7 @@ from sfe.registry import audit, db, mail
 from sfe.registry.access import NotFound, Principal, Role
 from sfe.registry.models import Asset
 from sfe.registry.models_rules import RuleArrivalCheck, RuleBreach
-from sfe.rules import catalogue, engine, facts, store
+from sfe.rules import catalogue, engine, facts, kinds, store
 from sfe.rules.catalogue import ProductInfo
 from sfe.rules.kinds import FAIL
 from sfe.serving import ServingDB, get_db
@@ -38,6 +40,9 @@ from sfe.serving import ServingDB, get_db
 ACTIVITIES = "int_conflict_activities"
 NO_PRODUCT = "no_product"  # the activity's product is unknown to SFE: nothing to judge it by
 SEVERITY = {"block": "high", "notify": "medium"}
+# Rules about the asset itself (capacity, technology, location, response time) answer the same for
+# each of its activities: they are reported once per asset, product and rule version, not per activity.
+ASSET_LEVEL_KINDS = tuple(k for k, spec in kinds.KINDS.items() if not spec.needs_window)
 _COLUMNS = (
     "activity_key",
     "activity_type",
@@ -166,6 +171,18 @@ def _notice_text(breach: RuleBreach, row: dict, product: ProductInfo, asset_name
     return subject, body
 
 
+def _asset_level_breaches(s: Session, asset_refs: set[str]) -> set[tuple]:
+    """(asset, product, rule, version) of the asset-level breaches already recorded for these assets."""
+    rows = s.execute(
+        select(
+            RuleBreach.registry_asset_id, RuleBreach.product_id, RuleBreach.rule_id, RuleBreach.rule_version
+        ).where(
+            RuleBreach.registry_asset_id.in_(sorted(asset_refs)), RuleBreach.rule_kind.in_(ASSET_LEVEL_KINDS)
+        )
+    )
+    return {tuple(r) for r in rows}
+
+
 def judge_new_arrivals(serving: ServingDB | None = None) -> ArrivalResult:
     """Judge every commitment and dispatch of a registered asset not judged before; record breaches
     and tell the parties once each (see the module docstring). Safe to run again or concurrently."""
@@ -225,6 +242,7 @@ def judge_new_arrivals(serving: ServingDB | None = None) -> ArrivalResult:
     now = datetime.now(UTC)
     fresh_rows = [r for r in fresh.iter_rows(named=True) if r["registry_asset_id"] in subjects]
     with db.session() as s:
+        reported = _asset_level_breaches(s, {r["registry_asset_id"] for r in fresh_rows})
         for row in fresh_rows:
             evaluation = verdicts.get(row["activity_key"])
             check_id = notices.insert_once(
@@ -253,6 +271,12 @@ def judge_new_arrivals(serving: ServingDB | None = None) -> ArrivalResult:
             for verdict in evaluation.verdicts:
                 if verdict.outcome != FAIL:
                     continue
+                if verdict.kind in ASSET_LEVEL_KINDS:
+                    # The same answer for every activity of the asset: one breach per rule version.
+                    key = (row["registry_asset_id"], row["product_id"], verdict.rule_id, verdict.rule_version)
+                    if key in reported:
+                        continue
+                    reported.add(key)
                 breach = RuleBreach(
                     check_id=check_id,
                     registry_asset_id=row["registry_asset_id"],
