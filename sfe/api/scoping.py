@@ -25,6 +25,7 @@ from fastapi import Depends
 from sfe import queries, taxonomy
 from sfe.api import security
 from sfe.api.common import ApiError
+from sfe.api.registry_cache import RegistryCache
 from sfe.registry import assets as registry_assets
 from sfe.registry import db as registry_db
 from sfe.registry.access import Principal
@@ -45,12 +46,19 @@ def current_principal(
 Caller = Annotated[Principal | None, Depends(current_principal)]
 
 
+_asset_ids = RegistryCache()
+
+
 def registered_asset_ids(principal: Principal) -> tuple[str, ...]:
     """Registry ids of the assets the principal's organisation registered, retired ones included (their
-    history stays theirs). Read live from the registry: a new registration counts at once."""
-    with registry_db.session() as s:
-        assets = registry_assets.list_assets(s, principal, include_retired=True)
-    return tuple(sorted(a.registry_asset_id for a in assets))
+    history stays theirs). Kept only until the registry changes: a new registration counts at once."""
+
+    def read() -> tuple[str, ...]:
+        with registry_db.session() as s:
+            assets = registry_assets.list_assets(s, principal, include_retired=True)
+        return tuple(sorted(a.registry_asset_id for a in assets))
+
+    return _asset_ids.get(("registered_asset_ids", principal), read)
 
 
 @cache

@@ -31,6 +31,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sfe.api import schemas
+from sfe.api.registry_cache import RegistryCache, secret_key
 from sfe.registry import api_keys, identity
 from sfe.registry.access import ROLE_LABELS, Principal, Role
 
@@ -45,6 +46,9 @@ api_key_scheme = APIKeyHeader(
     scheme_name="apiKey",
     description="An API key (`sfe_…`), created on the app's Account page.",
 )
+
+# Verified API keys, kept until the registry changes (a revocation fails at the next request).
+verified_keys = RegistryCache()
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sfe"'}
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -97,7 +101,11 @@ def optional_principal(
     if not credential:
         return None
     if header_key or credential.startswith(api_keys.KEY_PREFIX):
-        principal = api_keys.authenticate(credential)
+        principal = verified_keys.get(
+            secret_key("api_key", credential),
+            lambda: api_keys.authenticate(credential),
+            keep=lambda found: found is not None,
+        )
         if principal is None:
             raise AuthError(
                 401,

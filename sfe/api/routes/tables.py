@@ -61,6 +61,8 @@ def checked_values(param: str, given: list[str] | None, db: ServingDB) -> list[s
     if any(not value.strip() for value in given or ()):
         raise ApiError(422, "invalid_request", f"query parameter '{param}': a value is empty")
     known, listed_at = set(doc.values), "known: " + ", ".join(doc.values)
+    if known.issuperset(requested):  # nothing to look up in the warehouse (no values, or listed ones)
+        return requested
     if doc.vocabulary == "product":
         known |= queries.known_product_ids(db)
         listed_at = "GET /v1/products lists the products"
