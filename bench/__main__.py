@@ -2,8 +2,9 @@
 
     python -m bench [BENCHMARK ...] [--rows 1000000] [--repeats 3] [--no-record] …
 
-BENCHMARK is any of ingest, build, serving, load, during-build, incremental (default: all). Results
-are printed and appended to bench/RESULTS.md with the machine details and the command.
+BENCHMARK is any of the names in ``BENCHMARKS`` (default: all). Results are printed and appended to
+bench/RESULTS.md with the machine details and the command. ``api``, ``pages``, ``load`` and
+``during-build`` read a built lake: a copy of ``--lake PATH``, else the demo ``build`` makes.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ import argparse
 import os
 import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-
-import duckdb
 
 from sfe.config import LakePaths
 
@@ -65,51 +63,9 @@ def bench_build(work: Path, assets: int, days: int) -> list[tuple[str, str]]:
     ]
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))]
-
-
-def bench_serving(work: Path, repeats: int = 200) -> list[tuple[str, str]]:
-    """API route vs the same SQL on DuckDB directly, on the demo built by bench_build."""
-    from fastapi.testclient import TestClient
-
-    from sfe.api.app import app
-    from sfe.config import lake
-
-    db = lake().serving_db
-    if not db.exists():
-        return [("serving", "skipped: no published warehouse (run with build)")]
-    client = TestClient(app)
-    direct = duckdb.connect(str(db), read_only=True)
-    sql = (
-        "SELECT * FROM fct_auction_result WHERE delivery_start_utc >= ? AND delivery_start_utc < ? "
-        "ORDER BY delivery_start_utc, auction_result_id LIMIT 1000"
-    )
-    params = [datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC)]
-    api_t, direct_t = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        r = client.get(
-            "/v1/auction-results", params={"from": "2025-06-01", "to": "2025-07-01", "limit": 1000}
-        )
-        api_t.append(time.perf_counter() - t0)
-        assert r.status_code == 200, r.text
-        t0 = time.perf_counter()
-        direct.execute(sql, params).fetchall()
-        direct_t.append(time.perf_counter() - t0)
-    a50, a95 = _percentiles(api_t)
-    d50, d95 = _percentiles(direct_t)
-    return [
-        (
-            "API /v1/auction-results (1 month, 1000 rows)",
-            f"p50 {a50 * 1000:.1f} ms, p95 {a95 * 1000:.1f} ms vs direct DuckDB p50 {d50 * 1000:.1f} ms, "
-            f"p95 {d95 * 1000:.1f} ms → p95 ratio **{a95 / d95:.2f}×**",
-        )
-    ]
-
-
-BENCHMARKS = ("ingest", "build", "serving", "load", "during-build", "incremental")
+# Benchmarks that serve a built lake (a copy of --lake, else the demo build).
+SERVED = ("api", "pages", "load", "during-build")
+BENCHMARKS = ("ingest", "build", "api", "pages", "load", "during-build", "incremental")
 
 
 def main() -> None:
@@ -120,8 +76,11 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=300, help="demo build scale")
     parser.add_argument("--days", type=int, default=480, help="demo build scale")
     parser.add_argument(
-        "--lake", type=Path, help="a built lake to copy for serving/load (instead of the demo build)"
+        "--lake", type=Path, help=f"a built lake to copy for {', '.join(SERVED)} (instead of the demo build)"
     )
+    parser.add_argument("--api-repeats", type=int, default=200, help="api: calls per route (and direct)")
+    parser.add_argument("--page-repeats", type=int, default=30, help="pages: calls per data function")
+    parser.add_argument("--renders", type=int, default=12, help="pages: filter changes per page")
     parser.add_argument("--clients", type=int, default=8, help="load: concurrent clients")
     parser.add_argument("--seconds", type=float, default=20, help="load: seconds per measurement")
     parser.add_argument("--incremental-assets", type=int, default=60)
@@ -146,15 +105,21 @@ def main() -> None:
             from bench.incremental import incremental_benchmark
 
             results += incremental_benchmark(work, args.incremental_assets, args.incremental_days)
-        served = wanted & {"serving", "load", "during-build"}
+        served = wanted & set(SERVED)
         if args.lake and served:
             shutil.copytree(args.lake, work / "demo", symlinks=True)
             shutil.rmtree(work / "demo" / "dagster_home", ignore_errors=True)
             os.environ["SFE_LAKE_DIR"] = str(work / "demo")
         elif "build" in wanted or served:
             results += bench_build(work, args.assets, args.days)
-        if "serving" in wanted:
-            results += bench_serving(work)
+        if "api" in wanted:
+            from bench.api_speed import bench_api
+
+            results += bench_api(args.api_repeats)
+        if "pages" in wanted:
+            from bench.page_speed import bench_pages
+
+            results += bench_pages(work, args.page_repeats, args.renders)
         if "load" in wanted:
             from bench.load import load_benchmark
 
