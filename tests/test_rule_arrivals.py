@@ -284,3 +284,16 @@ def test_a_rule_about_the_asset_itself_is_reported_once_not_per_activity(world, 
     later = arrivals.judge_new_arrivals()
     assert later.breaches == 1  # D4's minimum gap only
     assert len([b for b in _breaches() if b.rule_kind == "technology"]) == 1
+
+
+def test_the_product_rules_page_shows_the_products_breaches(world, lake_paths):
+    arrivals.judge_new_arrivals()
+    page = Path(__file__).resolve().parents[1] / "dashboards" / "pages" / "product_rules.py"
+    at = AppTest.from_file(str(page), default_timeout=60)
+    at.session_state["sfe_session_token"] = session_token(world["ukpn"])
+    at.run()
+    at.selectbox(key="rules_product").set_value("ukpn_secure_west").run()
+    assert not at.exception, at.exception
+    per_rule = next(d.value for d in at.dataframe if "Breaches" in d.value.columns)
+    assert list(zip(per_rule["Rule"], per_rule["Breaches"], strict=True)) == [("Two hours' recovery", 1)]
+    assert "Download these breaches (CSV)" in [b.proto.label for b in at.get("download_button")]

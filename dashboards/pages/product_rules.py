@@ -17,11 +17,12 @@ _DASHBOARDS = str(Path(__file__).resolve().parents[1])
 if _DASHBOARDS not in sys.path:
     sys.path.insert(0, _DASHBOARDS)
 import auth  # noqa: E402  (dashboards/auth.py)
+import data  # noqa: E402  (dashboards/data.py)
 
 from sfe import taxonomy  # noqa: E402
 from sfe.registry import assets, db  # noqa: E402
 from sfe.registry.access import AccessDenied, NotFound, Role  # noqa: E402
-from sfe.rules import catalogue, engine, facts, kinds, store  # noqa: E402
+from sfe.rules import arrivals, catalogue, engine, facts, kinds, store  # noqa: E402
 from sfe.rules.kinds import RuleError  # noqa: E402
 
 me = auth.require(Role.SYSTEM_OPERATOR)
@@ -145,7 +146,9 @@ if requirements:
         + ". Change them on the Products page."
     )
 
-tab_rules, tab_external, tab_test = st.tabs(["Rules", "External rules service", "Test an asset"])
+tab_rules, tab_external, tab_test, tab_breaches = st.tabs(
+    ["Rules", "External rules service", "Test an asset", "Breaches on arrival"]
+)
 
 # -- rules -----------------------------------------------------------------------------------------
 with tab_rules:
@@ -387,3 +390,56 @@ with tab_test:
             show_evaluation(engine.evaluate_with(rule_set, request))
         except (ValueError, NotFound, AccessDenied) as exc:
             st.error(str(exc))
+
+with tab_breaches:
+    st.caption(
+        "Commitments and dispatches in this product that broke one of its rules when they arrived (each is "
+        "judged once, after the build that brought it). They already happened, so nothing was refused: the "
+        "asset's organisation and you were told. All products' breaches are on the **Conflicts** page."
+    )
+    breaches = arrivals.visible_breaches(me).filter(pl.col("product_id") == product_id)
+    if breaches.is_empty():
+        st.info("No breach of this product's rules yet.", icon=":material/check_circle:")
+    else:
+        per_rule = (
+            breaches.group_by("rule_name", "rule_mode").len("breaches").sort("breaches", descending=True)
+        )
+        st.dataframe(
+            per_rule.rename({"rule_name": "Rule", "rule_mode": "Mode", "breaches": "Breaches"}),
+            hide_index=True,
+            key="breaches_per_rule",
+        )
+        table = breaches.select(
+            "breach_id",
+            "severity",
+            "start_utc",
+            "end_utc",
+            "registry_asset_id",
+            "asset_name",
+            "rule_name",
+            "activity_kind",
+            "source_ref",
+            "explanation",
+        ).rename(
+            {
+                "breach_id": "Breach",
+                "severity": "Severity",
+                "start_utc": "From (UTC)",
+                "end_utc": "To (UTC)",
+                "registry_asset_id": "Registry asset",
+                "asset_name": "Asset",
+                "rule_name": "Rule broken",
+                "activity_kind": "Kind",
+                "source_ref": "Reference",
+                "explanation": "Explanation",
+            }
+        )
+        st.dataframe(table, hide_index=True, key="product_breaches")
+        st.download_button(
+            "Download these breaches (CSV)",
+            data.csv_bytes(table),
+            file_name=f"sfe_rule_breaches_{product_id}.csv",
+            mime="text/csv",
+            key="download_product_breaches",
+            on_click="ignore",
+        )
