@@ -392,28 +392,3 @@ def acknowledge(
 def resolve(principal: Principal, conflict_id: str, note: str, serving=None) -> ConflictStatusChange:
     """A party closes the conflict, saying how (the note is required)."""
     return _change_state(principal, conflict_id, RESOLVED, note, serving)
-
-
-# -- the organisation's inbox ---------------------------------------------------------------------
-def inbox(principal: Principal, limit: int = 200) -> list[ConflictNotice]:
-    """The newest notices of the principal's organisation (admins: their own organisation's too)."""
-    with db.session() as s:
-        return list(
-            s.scalars(
-                select(ConflictNotice)
-                .where(ConflictNotice.organisation_id == principal.organisation_id)
-                .order_by(ConflictNotice.sent_at.desc(), ConflictNotice.id.desc())
-                .limit(limit)
-            )
-        )
-
-
-def mark_read(principal: Principal, notice_id: int) -> None:
-    """Mark one of the organisation's notices read (another organisation's notice is not found)."""
-    with db.session() as s:
-        notice = s.get(ConflictNotice, notice_id)
-        if notice is None or notice.organisation_id != principal.organisation_id:
-            raise NotFound(f"No notice {notice_id} in your inbox.")
-        if notice.read_at is None:
-            notice.read_at = datetime.now(UTC)
-            notice.read_by_id = principal.user_id

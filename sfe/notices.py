@@ -180,6 +180,7 @@ def system_operator_organisations(s: Session, operator_id: str | None) -> list[i
 class InboxItem:
     topic: str
     notice_id: int
+    about: str  # what the notice is about: the conflict id, or the topic key ("breach-12")
     sent_at: datetime
     severity: str
     subject: str
@@ -199,6 +200,7 @@ def _item(topic: str, n: ConflictNotice | Notice) -> InboxItem:
     return InboxItem(
         topic,
         n.id,
+        n.conflict_id if isinstance(n, ConflictNotice) else n.topic_key,
         n.sent_at,
         n.severity,
         n.subject,

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from sfe import conflicts
+from sfe import conflicts, notices
 from sfe.config import LakePaths
 from sfe.registry import audit, db, mail
 from sfe.registry.access import AccessDenied, Role
@@ -193,8 +193,8 @@ def test_a_party_without_active_users_has_the_notice_in_its_inbox_only(parties, 
             user.status = "disabled"
     result = conflicts.notify_new_conflicts()
     assert (result.notices_created, result.emails_sent, result.email_failures) == (6, 5, 1)
-    [inbox] = conflicts.inbox(parties["flex_b"])
-    assert inbox.conflict_id == "CF-3" and inbox.emailed_at is None and "no active user" in inbox.email_error
+    [inbox] = notices.inbox(parties["flex_b"])
+    assert inbox.about == "CF-3" and inbox.emailed_at is None and "no active user" in inbox.email_error
     assert conflicts.notify_new_conflicts().emails_sent == 0  # nobody to email: not retried every hour
 
 
@@ -249,12 +249,14 @@ def test_only_parties_or_an_admin_acknowledge_and_resolve_with_history(parties, 
 
 def test_inbox_is_the_organisations_own_and_marks_read(parties, lake_paths):
     conflicts.notify_new_conflicts()
-    inbox = conflicts.inbox(parties["ukpn"])
-    assert sorted(n.conflict_id for n in inbox) == ["CF-1", "CF-2"]
+    inbox = notices.inbox(parties["ukpn"])
+    assert sorted((n.topic, n.about) for n in inbox) == [("conflict", "CF-1"), ("conflict", "CF-2")]
     with pytest.raises(conflicts.NotFound):
-        conflicts.mark_read(parties["flex_c"], inbox[0].id)
-    conflicts.mark_read(parties["ukpn"], inbox[0].id)
-    assert [n.read_at is not None for n in conflicts.inbox(parties["ukpn"])].count(True) == 1
+        notices.mark_read(parties["flex_c"], "conflict", inbox[0].notice_id)
+    with pytest.raises(conflicts.NotFound):  # the topic is part of a notice's identity
+        notices.mark_read(parties["ukpn"], "rule_breach", inbox[0].notice_id)
+    notices.mark_read(parties["ukpn"], "conflict", inbox[0].notice_id)
+    assert [n.read_at is not None for n in notices.inbox(parties["ukpn"])].count(True) == 1
 
 
 def test_cli_notify_reports_counts_and_explains_a_missing_warehouse(parties, lake_paths):
