@@ -33,6 +33,7 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from sqlalchemy.engine import make_url
+from starlette.concurrency import run_in_threadpool
 
 from sfe.registry import db as registry_db
 
@@ -41,6 +42,9 @@ T = TypeVar("T")
 MAX_AGE_S = 60.0
 MAX_ENTRIES = 10_000
 MAX_WATCHED_FILES = 8  # registries watched at once (tests switch lakes; a server has one)
+# The check runs on the API's event loop: if SQLite is busy (recovering a WAL), answer "unknown" (no
+# cache) rather than wait.
+WATCH_TIMEOUT_S = 0.05
 
 Version = tuple[int, int, int]  # device, inode, data_version
 
@@ -65,7 +69,9 @@ class _SqliteWatch:
                 if self._con is None or self._file != file:
                     # Holding the file open also keeps its inode from being reused by a new file.
                     self.close_locked()
-                    self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                    self._con = sqlite3.connect(
+                        self.path, check_same_thread=False, isolation_level=None, timeout=WATCH_TIMEOUT_S
+                    )
                     self._file = file
                 (data_version,) = self._con.execute("PRAGMA data_version").fetchone()
             except sqlite3.Error:
@@ -137,22 +143,44 @@ class RegistryCache:
         self.hits = self.misses = 0
 
     def get(self, key: Hashable, compute: Callable[[], T], keep: Callable[[T], bool] = lambda _: True) -> T:
+        version, found, value = self._lookup(key)
+        if found:
+            return value  # type: ignore[return-value]
+        value = compute()
+        self._store(key, version, value, keep)
+        return value
+
+    async def aget(
+        self, key: Hashable, compute: Callable[[], T], keep: Callable[[T], bool] = lambda _: True
+    ) -> T:
+        """``get`` for the event loop: a hit costs no thread; ``compute`` (registry I/O) runs in the
+        threadpool, as a synchronous dependency would."""
+        version, found, value = self._lookup(key)
+        if found:
+            return value  # type: ignore[return-value]
+        value = await run_in_threadpool(compute)
+        self._store(key, version, value, keep)
+        return value
+
+    def _lookup(self, key: Hashable) -> tuple[tuple[str, Version] | None, bool, object]:
         version = registry_version()  # read before the registry is asked: a racing commit wins
         if version is None:
-            return compute()
-        now = self._clock()
+            return None, False, None
         entry = self._entries.get(key)
-        if entry is not None and entry[0] == version and now - entry[1] < self.max_age_s:
+        if entry is not None and entry[0] == version and self._clock() - entry[1] < self.max_age_s:
             self.hits += 1
-            return entry[2]  # type: ignore[return-value]
+            return version, True, entry[2]
         self.misses += 1
-        value = compute()
-        if keep(value):
-            with self._lock:
-                if len(self._entries) >= self.max_entries:
-                    self._prune(version, now)
-                self._entries[key] = (version, now, value)
-        return value
+        return version, False, None
+
+    def _store(self, key: Hashable, version, value, keep: Callable) -> None:
+        if version is None or not keep(value):
+            return
+        now = self._clock()
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._prune(version, now)
+            self._entries[key] = (version, now, value)
 
     def _prune(self, version: tuple[str, Version], now: float) -> None:
         """Drop stale entries; if all are current, drop the oldest half (lock held)."""

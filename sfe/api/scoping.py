@@ -33,7 +33,7 @@ from sfe.registry.access import Principal
 AGGREGATE_ROUTES = "/v1/market-trends, /v1/asset-value, /v1/forecast-inputs"
 
 
-def current_principal(
+async def current_principal(
     principal: Annotated[Principal | None, Depends(security.optional_principal)],
 ) -> Principal | None:
     """The caller behind the API key or session token (``sfe.api.security``), None without one.

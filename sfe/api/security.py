@@ -28,6 +28,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sfe.api import schemas
@@ -80,12 +81,16 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, _auth_error)
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     header_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal | None:
-    """The caller, or None when the request carries no credentials. Bad credentials: 401."""
+    """The caller, or None when the request carries no credentials. Bad credentials: 401.
+
+    A coroutine, so that a key verified before costs no thread hand-off; registry reads (a key not
+    verified since the registry changed, a session token) run in the threadpool.
+    """
     authorization = request.headers.get("Authorization")
     if authorization and bearer is None:
         raise AuthError(
@@ -101,7 +106,7 @@ def optional_principal(
     if not credential:
         return None
     if header_key or credential.startswith(api_keys.KEY_PREFIX):
-        principal = verified_keys.get(
+        principal = await verified_keys.aget(
             secret_key("api_key", credential),
             lambda: api_keys.authenticate(credential),
             keep=lambda found: found is not None,
@@ -114,7 +119,7 @@ def optional_principal(
                 "Create a new key on the Account page of the SFE app.",
             )
         return principal
-    principal = identity.session_principal(credential)
+    principal = await run_in_threadpool(identity.session_principal, credential)
     if principal is None:
         raise AuthError(
             401,
@@ -125,7 +130,7 @@ def optional_principal(
     return principal
 
 
-def require_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def require_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     """The caller; 401 when anonymous."""
     if principal is None:
         raise AuthError(
@@ -141,7 +146,7 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
     """A dependency admitting callers with one of ``roles`` (admins always); 403 for others."""
     allowed = ", ".join(ROLE_LABELS[r] for r in roles)
 
-    def dependency(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
         if principal.role not in roles and not principal.is_admin:
             raise AuthError(
                 403,
