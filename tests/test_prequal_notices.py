@@ -4,8 +4,11 @@ one. Exactly once, and only after the registry kept the step (a refused step tel
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
 
 from sfe import notices
 from sfe.registry import db, mail
@@ -14,6 +17,7 @@ from sfe.registry.models_notices import Notice
 from sfe.registry.validation import Conflict
 from sfe.rules import reference
 
+from .identity_helpers import session_token
 from .prequal_helpers import TWO_PRODUCTS, extras, group_ref, save_group_dossier
 from .rules_fixtures import build_world
 
@@ -86,3 +90,21 @@ def test_a_decision_rolled_back_sends_nothing(world):
         raise RuntimeError("the request failed after the decision")
     assert len(mail.outbox_messages()) == before
     assert [k for k, *_ in _notices()] == [f"application-{app_id}:submitted"]
+
+
+def test_the_prequalification_page_shows_the_organisations_notices(world):
+    save_group_dossier(world)
+    pq.submit_applications(world["fsp"], group_ref(world), {"ukpn_secure": extras()})
+    page = Path(__file__).resolve().parents[1] / "dashboards" / "pages" / "prequalification.py"
+    for who, expected in (("ukpn", "Prequalification notices (1, 1 unread)"), ("fsp", "(0, 0 unread)")):
+        at = AppTest.from_file(str(page), default_timeout=60)
+        at.session_state["sfe_session_token"] = session_token(world[who])
+        at.run()
+        assert not at.exception, at.exception
+        assert expected in at.expander[0].label
+    at_so = AppTest.from_file(str(page), default_timeout=60)
+    at_so.session_state["sfe_session_token"] = session_token(world["ukpn"])
+    at_so.run()
+    shown = next(d.value for d in at_so.dataframe if "Subject" in d.value.columns)
+    [subject] = list(shown["Subject"])
+    assert subject.startswith("[SFE] Prequalification submitted: ") and f"({group_ref(world)})" in subject

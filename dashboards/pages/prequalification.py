@@ -18,6 +18,7 @@ if _DASHBOARDS not in sys.path:
 import auth  # noqa: E402  (dashboards/auth.py)
 import ui  # noqa: E402  (dashboards/ui.py)
 
+from sfe import notices  # noqa: E402
 from sfe.registry import assets, db, groups  # noqa: E402
 from sfe.registry import prequalification as pq  # noqa: E402
 from sfe.registry.access import AccessDenied, NotFound, Role  # noqa: E402
@@ -213,6 +214,26 @@ def applications_table(apps: list[pq.ApplicationView]) -> pd.DataFrame:
     )
 
 
+def show_notices() -> None:
+    """The organisation's prequalification notices (each also went by email)."""
+    mine = [n for n in notices.inbox(me) if n.topic == notices.PREQUALIFICATION]
+    unread = sum(n.read_at is None for n in mine)
+    with st.expander(f"Prequalification notices ({len(mine)}, {unread} unread)", icon=":material/mail:"):
+        if not mine:
+            st.caption(
+                "None yet: you are told here and by email when an application is submitted or decided."
+            )
+        else:
+            st.dataframe(
+                pd.DataFrame(
+                    [{"Sent (UTC)": n.sent_at, "Subject": n.subject, "Message": n.body} for n in mine[:50]]
+                ),
+                hide_index=True,
+                key="pq_notices",
+            )
+            st.caption("Every notice (conflicts and rule breaches too) is in the **Conflicts** page's Inbox.")
+
+
 # -- system operators: the review queue ------------------------------------------------------------
 if me.role == Role.SYSTEM_OPERATOR or me.is_admin:
     st.title("Prequalification reviews")
@@ -228,6 +249,7 @@ if me.role == Role.SYSTEM_OPERATOR or me.is_admin:
     cols[0].metric("Waiting for review", sum(a.status == pq.SUBMITTED for a in apps))
     cols[1].metric("Under review", sum(a.status == pq.UNDER_REVIEW for a in apps))
     cols[2].metric("Prequalified", sum(a.status == pq.PREQUALIFIED for a in apps))
+    show_notices()
     tab_queue, tab_all = st.tabs(["Review queue", "All applications"])
     with tab_all:
         if apps:
@@ -303,6 +325,7 @@ st.caption(
     "apply to several products: each asks only its own extras. The rules of each product are checked when "
     "you apply; its system operator reviews the rest."
 )
+show_notices()
 with db.session() as s:
     own_assets = [a for a in assets.list_assets(s, me) if a.retired_at is None]
     own_groups = groups.list_groups(s, me)
