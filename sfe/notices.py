@@ -37,9 +37,8 @@ _PENDING = "sfe_notices_to_email"  # Session.info key: notices to email once the
 _LISTENING = "sfe_notices_listening"
 
 
-def insert_once(s: Session, model: type, values: dict, unique: list[str]) -> int | None:
-    """Insert a row unless one with the same ``unique`` columns exists (a notice its organisation
-    already has, an activity already judged); the new row's id, or None."""
+def _insert(s: Session, model: type):
+    """An INSERT for the registry's database that can skip rows violating a unique constraint."""
     dialect = s.get_bind().dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
@@ -47,8 +46,22 @@ def insert_once(s: Session, model: type, values: dict, unique: list[str]) -> int
         from sqlalchemy.dialects.postgresql import insert
     else:  # pragma: no cover - the registry runs on SQLite or PostgreSQL
         raise RuntimeError(f"unsupported registry database {dialect!r}")
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=unique).returning(model.id)
+    return insert(model)
+
+
+def insert_once(s: Session, model: type, values: dict, unique: list[str]) -> int | None:
+    """Insert a row unless one with the same ``unique`` columns exists (a notice its organisation
+    already has, an activity already judged); the new row's id, or None."""
+    stmt = (
+        _insert(s, model).values(**values).on_conflict_do_nothing(index_elements=unique).returning(model.id)
+    )
     return s.execute(stmt).scalar_one_or_none()
+
+
+def insert_many_once(s: Session, model: type, rows: list[dict], unique: list[str]) -> None:
+    """``insert_once`` for many rows in one statement, when the caller needs no ids."""
+    if rows:
+        s.execute(_insert(s, model).on_conflict_do_nothing(index_elements=unique), rows)
 
 
 def post(

@@ -241,31 +241,39 @@ def judge_new_arrivals(serving: ServingDB | None = None) -> ArrivalResult:
     breaches = 0
     now = datetime.now(UTC)
     fresh_rows = [r for r in fresh.iter_rows(named=True) if r["registry_asset_id"] in subjects]
+
+    def check_values(row: dict) -> dict:
+        evaluation = verdicts.get(row["activity_key"])
+        return {
+            "activity_key": row["activity_key"],
+            "registry_asset_id": row["registry_asset_id"],
+            "product_id": row["product_id"],
+            "activity_kind": row["activity_class"],
+            "activity_type": row["activity_type"],
+            "operator_id": row["operator_id"],
+            "source_ref": row["source_ref"],
+            "start_utc": _utc(row["start_utc"]),
+            "end_utc": _utc(row["end_utc"]),
+            "power_mw": row["power_mw"],
+            "decision": evaluation.decision if evaluation else NO_PRODUCT,
+            "request_id": evaluation.request.request_id if evaluation else None,
+            "evaluated_at": now,
+        }
+
+    def failed(row: dict) -> bool:
+        evaluation = verdicts.get(row["activity_key"])
+        return evaluation is not None and any(v.outcome == FAIL for v in evaluation.verdicts)
+
     with db.session() as s:
+        # Most arrivals break nothing: one statement records them (a concurrent run's rows are skipped).
+        notices.insert_many_once(
+            s, RuleArrivalCheck, [check_values(r) for r in fresh_rows if not failed(r)], ["activity_key"]
+        )
         reported = _asset_level_breaches(s, {r["registry_asset_id"] for r in fresh_rows})
-        for row in fresh_rows:
-            evaluation = verdicts.get(row["activity_key"])
-            check_id = notices.insert_once(
-                s,
-                RuleArrivalCheck,
-                {
-                    "activity_key": row["activity_key"],
-                    "registry_asset_id": row["registry_asset_id"],
-                    "product_id": row["product_id"],
-                    "activity_kind": row["activity_class"],
-                    "activity_type": row["activity_type"],
-                    "operator_id": row["operator_id"],
-                    "source_ref": row["source_ref"],
-                    "start_utc": _utc(row["start_utc"]),
-                    "end_utc": _utc(row["end_utc"]),
-                    "power_mw": row["power_mw"],
-                    "decision": evaluation.decision if evaluation else NO_PRODUCT,
-                    "request_id": evaluation.request.request_id if evaluation else None,
-                    "evaluated_at": now,
-                },
-                ["activity_key"],
-            )
-            if check_id is None or evaluation is None:  # judged by a concurrent run, or nothing to judge by
+        for row in (r for r in fresh_rows if failed(r)):
+            evaluation = verdicts[row["activity_key"]]
+            check_id = notices.insert_once(s, RuleArrivalCheck, check_values(row), ["activity_key"])
+            if check_id is None:  # a concurrent run judged it and told the parties
                 continue
             product = products[row["product_id"]]
             for verdict in evaluation.verdicts:
