@@ -225,7 +225,11 @@ def _sign_in_national_operator(work: Path) -> str:
 def _render_cases(token: str, db) -> list[tuple[str, str, str | None, str, str, list]]:
     """(label, page, session token, widget kind, widget key, values to cycle through)."""
     zones = ["__all__"]
-    span = queries.der_position_days(everything=True, db=db)
+    span = (
+        queries.der_position_days(everything=True, db=db)
+        if queries.is_published("mart_der_positions", db)
+        else None
+    )
     if span is not None:
         busiest = queries.der_position_zones(span[1], everything=True, db=db).sort("assets", descending=True)
         zones += busiest["flex_zone"].to_list()[:3]
