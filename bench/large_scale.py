@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -153,23 +153,15 @@ def _gib(n: int) -> str:
     return f"{n / GIB:.1f} GiB"
 
 
-def _month_ranges(first: date, last: date) -> list[tuple[date, date]]:
-    ranges, day = [], first
-    while day <= last:
-        month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        ranges.append((day, min(month_end, last)))
-        day = month_end + timedelta(days=1)
-    return ranges
-
-
 def bench_large(
-    work: Path, assets: int, days: int, *, meter_backfill_by_month: bool = False, reuse: bool = False
+    work: Path, assets: int, days: int, *, meter_files_one_by_one: bool = False, reuse: bool = False
 ) -> list[tuple[str, str]]:
     """Generate and build a lake of `assets` × `days` in `work`/lake; per-stage time and peak memory.
 
-    meter_backfill_by_month: before `sfe build`, write the meter readings' raw partitions one month at a
-    time (`sfe ingest --source meter_readings --from … --to …`), so no ingest run holds a year of them.
-    reuse: keep the landing files (and anything ingested) of an earlier run of the same scale.
+    meter_files_one_by_one: the meter readings arrive as a publisher delivers them, one monthly file
+    at a time (`sfe ingest --source meter_readings FILE` each), before `sfe build` ingests the rest
+    and builds; so no ingest run holds a year of readings.
+    reuse: keep the landing files of an earlier run of the same scale (nothing else of its lake).
     """
     from sfe.config import LakePaths
 
@@ -181,7 +173,13 @@ def bench_large(
     manifest_path = paths.generated / "manifest.json"
     runs: list[TreeRun] = []
     params = json.loads(manifest_path.read_text())["parameters"] if manifest_path.exists() else {}
-    if not (reuse and (params.get("assets"), params.get("days")) == (assets, days)):
+    if reuse and (params.get("assets"), params.get("days")) == (assets, days):
+        for entry in paths.root.iterdir():  # start from the landing files alone
+            if entry.is_dir() and entry.name not in ("landing", "generated"):
+                shutil.rmtree(entry)
+            elif entry.is_file():
+                entry.unlink()
+    else:
         generated = TreeRun([sfe, "generate", "--assets", str(assets), "--days", str(days)], env, log)
         runs.append(generated.run("generate"))
         if generated.returncode != 0:
@@ -189,16 +187,23 @@ def bench_large(
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     landing_bytes = _size(paths.landing)
     failed: TreeRun | None = None
-    if meter_backfill_by_month:
-        first = date.fromisoformat(manifest["range"]["first_settlement_date"])
-        last = date.fromisoformat(manifest["range"]["last_settlement_date"])
-        stage = "meter readings by month"
-        for start, end in _month_ranges(first, last):
-            command = [sfe, "ingest", "--source", "meter_readings", "--from", str(start), "--to", str(end)]
-            runs.append(TreeRun(command, env, log).run(stage))
-            if runs[-1].returncode != 0:
-                failed = runs[-1]
-                break
+    if meter_files_one_by_one:
+        arrivals = work / "arrivals"
+        shutil.rmtree(arrivals, ignore_errors=True)
+        shutil.move(paths.landing_dir("meter_readings"), arrivals)
+        try:
+            for file in sorted(arrivals.glob("*.csv")):
+                command = [sfe, "ingest", "--source", "meter_readings", str(file)]
+                runs.append(TreeRun(command, env, log).run("meter readings file by file"))
+                file.unlink()  # `sfe ingest FILE` copied it into landing/
+                if runs[-1].returncode != 0:
+                    failed = runs[-1]
+                    break
+        finally:  # files not ingested go back to landing/ (a rerun with --reuse finds them)
+            paths.landing_dir("meter_readings").mkdir(parents=True, exist_ok=True)
+            for file in arrivals.iterdir():
+                os.replace(file, paths.landing_dir("meter_readings") / file.name)
+            arrivals.rmdir()
     if failed is None:
         runs.append(TreeRun([sfe, "build"], env, log, stage_of=_build_stage).run("ingest"))
         failed = runs[-1] if runs[-1].returncode != 0 else None
@@ -246,9 +251,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="scratch directory (its lake is replaced)")
     parser.add_argument("--keep", action="store_true", help="keep the lake afterwards")
     parser.add_argument(
-        "--meter-backfill-by-month",
+        "--meter-files-one-by-one",
         action="store_true",
-        help="ingest the meter readings one month per `sfe ingest` before `sfe build`",
+        help="`sfe ingest` the monthly meter files one at a time (as they would arrive) before `sfe build`",
     )
     parser.add_argument(
         "--reuse", action="store_true", help="keep --work's lake if generated at this scale (implies --keep)"
@@ -263,7 +268,7 @@ def main() -> None:
             args.work,
             args.assets,
             args.days,
-            meter_backfill_by_month=args.meter_backfill_by_month,
+            meter_files_one_by_one=args.meter_files_one_by_one,
             reuse=args.reuse,
         )
     finally:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from datetime import date
 
-from bench.large_scale import TreeRun, _build_stage, _month_ranges, process_tree, tree_rss_bytes
+from bench.large_scale import TreeRun, _build_stage, process_tree, tree_rss_bytes
 
 MIB = 2**20
 
@@ -88,12 +87,3 @@ def test_tree_run_without_stage_names_reports_one_stage_and_a_failure(tmp_path):
     run.run("generate")
     assert run.returncode == 3
     assert list(run.stages) == ["generate"]
-
-
-def test_month_ranges_cover_the_days_once():
-    assert _month_ranges(date(2025, 1, 15), date(2025, 3, 2)) == [
-        (date(2025, 1, 15), date(2025, 1, 31)),
-        (date(2025, 2, 1), date(2025, 2, 28)),
-        (date(2025, 3, 1), date(2025, 3, 2)),
-    ]
-    assert _month_ranges(date(2024, 12, 31), date(2024, 12, 31)) == [(date(2024, 12, 31), date(2024, 12, 31))]
