@@ -138,3 +138,97 @@ def test_allowing_the_stacking_removes_the_rule_at_the_next_snapshot(world, lake
         )
     snapshot.write_snapshot(lake_paths)
     assert _rows(lake_paths) == []
+
+
+# -- into mart_market_conflicts ----------------------------------------------------------------------
+def _query(paths, sql: str, params=None) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(paths.serving_db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_a_forbidden_stacking_rule_makes_conflicts_until_the_so_allows_the_stacking(lake_paths):
+    """The issue's UC11 "stacking that a rule forbids": NESO forbids holding Positive and Negative Quick
+    Reserve at once (block) -> the build reports each overlapping pair as forbidden_stacking naming the
+    rule and its mode; NESO allows the stacking -> the next build reports none."""
+    from datetime import date
+
+    from sfe import pipeline
+    from sfe.generate import generate
+
+    from .registry_helpers import make_principal
+
+    generate(lake_paths, assets=40, days=20, start=date(2025, 9, 1), seed=7, progress=False)
+    db.dispose_all()
+    neso = make_principal("NESO", "system_operator", operator_id="neso")
+    with db.session() as s:
+        rule = store.create_rule(
+            s,
+            neso,
+            "neso_eac_pqr",
+            "stacking",
+            "Quick Reserve: one direction at a time",
+            "block",
+            {"allowed": False, "with_products": ["neso_eac_nqr"]},
+            description="A unit cannot hold headroom and footroom for Quick Reserve at once",
+        )
+        rule_pk = rule.id
+    rule_id = f"rule-{rule_pk}"
+    pipeline.build()
+
+    # What the mart must find, from its own input: every pair of overlapping PQR / NQR activities of one
+    # asset (EAC commitments; no dispatch shares their engagements).
+    expected = set(
+        _query(
+            lake_paths,
+            "select a.activity_key, b.activity_key from intermediate.int_conflict_activities a "
+            "join intermediate.int_conflict_activities b on a.asset_id = b.asset_id "
+            "and a.engagement_key < b.engagement_key and a.start_utc < b.end_utc and b.start_utc < a.end_utc "
+            "and least(a.product_id, b.product_id) = 'neso_eac_nqr' "
+            "and greatest(a.product_id, b.product_id) = 'neso_eac_pqr' and a.operator_id = b.operator_id",
+        )
+    )
+    assert expected, "the generated lake must hold overlapping PQR and NQR commitments of one unit"
+    found = _query(
+        lake_paths,
+        "select activity_key_a, activity_key_b, detected_rule_id, detected_rule_name, detected_rule_mode, "
+        "detected_rule_source, severity, explanation, least(product_id_a, product_id_b), "
+        "greatest(product_id_a, product_id_b) from mart_market_conflicts where conflict_kind = 'forbidden_stacking'",
+    )
+    assert {(r[0], r[1]) for r in found} == expected
+    for row in found:
+        assert row[2:7] == (
+            rule_id,
+            "Quick Reserve: one direction at a time",
+            "block",
+            "registry",
+            "medium",  # two commitments (low), raised one level by a block-mode rule
+        )
+        assert (
+            "Quick Reserve: one direction at a time: neso_eac_pqr may not be stacked with neso_eac_nqr"
+            in row[7]
+        )
+        assert "Why: A unit cannot hold headroom and footroom for Quick Reserve at once." in row[7]
+        assert row[8:] == ("neso_eac_nqr", "neso_eac_pqr")
+
+    with db.session() as s:
+        store.update_rule(
+            s,
+            neso,
+            rule_pk,
+            params={"allowed": True, "with_products": ["neso_eac_nqr"]},
+            change_note="allowed",
+        )
+    pipeline.build_warehouse()
+    assert _query(
+        lake_paths, "select count(*) from mart_market_conflicts where conflict_kind = 'forbidden_stacking'"
+    ) == [(0,)]
+    assert _query(
+        lake_paths, "select count(*) from mart_market_conflicts where detected_rule_id = ?", [rule_id]
+    ) == [(0,)]
+    db.dispose_all()
