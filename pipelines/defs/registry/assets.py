@@ -1,4 +1,4 @@
-"""The registry snapshot: registered assets, groups and products, copied from the registry database
+"""The registry snapshot: registered assets, groups, products and stacking rules, copied from the registry database
 into lake/raw/registry/*.parquet for dbt (the warehouse never reads the registry database itself)."""
 
 import dagster as dg
@@ -15,7 +15,8 @@ REGISTRY_SNAPSHOT_KEY = dg.AssetKey(["raw", "registry"])
     kinds={"sqlite", "parquet"},
     description=(
         "Snapshot of the SFE registry (organisations, registered assets with their market ids, asset "
-        "groups with membership history, SO products) as Parquet in raw/registry/. No personal data."
+        "groups with membership history, SO products, the product rules that forbid stacking) as Parquet "
+        "in raw/registry/. No personal data."
     ),
 )
 def registry_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
