@@ -541,6 +541,13 @@ MARKET_TRENDS_COLUMNS = (
     C("activity", STR, "auction_result", "auction_result, dispatch or contract."),
     C("record_count", INT, 83, "Records aggregated."),
     C("n_units", INT, 18, "Distinct assets."),
+    C("n_participants", INT, 12, "Distinct participants paid; null when suppressed."),
+    C(
+        "suppressed",
+        BOOL,
+        False,
+        "Fewer than 3 participants or units behind the row: its prices are withheld.",
+    ),
     C("volume_mw", FLOAT, 5140.6, "Sum of the records' MW."),
     C("avg_volume_mw", FLOAT, 61.93, "Mean MW per record."),
     C("volume_mwh", FLOAT, 20562.4, "Energy / capacity-hours, MWh."),
@@ -1129,8 +1136,8 @@ DATASETS: tuple[Dataset, ...] = (
         tag=ANALYTICS,
         summary="Prices and volumes per period, product, asset type and size band (UC6)",
         description="Volumes and volume-weighted prices per day or month (`period_grain`) x market x product "
-        "x asset type x size band x activity, with year-on-year changes. Aggregates only: no single asset "
-        "or provider is identifiable.",
+        "x asset type x size band x activity, with year-on-year changes. Aggregates only: the prices of a "
+        "row resting on fewer than 3 participants or units are withheld (`suppressed`).",
         spec=TableSpec(
             table="mart_market_trends",
             columns=_names(MARKET_TRENDS_COLUMNS),
