@@ -87,6 +87,7 @@ def calls(monkeypatch) -> list[int]:
     return sizes
 
 
+@pytest.mark.slow  # two Dagster runs, one of them through the stock one-commit-per-event storage
 def test_ranged_run_is_recorded_in_batches_as_the_stock_storage_records_it(tmp_path, monkeypatch, calls):
     days = (LAST - FIRST).days + 1
     batched, batched_db = _ranged_run(tmp_path, monkeypatch, batched=True)
@@ -125,14 +126,19 @@ def test_a_batch_mixing_other_events_keeps_their_order(tmp_path, monkeypatch, ca
     """Events that are not asset events of one run are stored one by one, in order, between the
     batched stretches."""
     instance, _ = _ranged_run(tmp_path, monkeypatch, batched=True)
+    days = (LAST - FIRST).days + 1
+    assert calls == [days, days]
+    assert len(instance.get_materialized_partitions(ingest_asset_key(SOURCE))) == days
     run_id = instance.get_runs(limit=1)[0].run_id
     stored = instance.all_logs(run_id)
     types = [e.dagster_event_type.value for e in stored if e.is_dagster_event]
     first_check = types.index("ASSET_CHECK_EVALUATION_PLANNED")
     planned = [i for i, t in enumerate(types) if t == "ASSET_MATERIALIZATION_PLANNED"]
-    assert len(planned) == (LAST - FIRST).days + 1
+    assert len(planned) == days
     assert planned == list(range(planned[0], planned[0] + len(planned)))  # one unbroken stretch
     assert first_check in (planned[0] - 1, planned[-1] + 1)
     stretches = event_log._stretches(stored)
     assert sum(len(s) for s in stretches) == len(stored)
     assert [e for s in stretches for e in s] == list(stored)
+    # Grouped again from the stored log: the planned events and the materializations.
+    assert sorted(len(s) for s in stretches if len(s) > 1) == [days, days]
