@@ -704,6 +704,12 @@ def _sort_permutation(df: pl.DataFrame, keys: list[str]) -> pl.Series:
 _WRITERS = 4  # Parquet writes release the GIL; a few in flight hide the per-file fsync
 
 
+# Parsed rows built at once (estimated from each file's rows spread over its days): bounds the
+# build's memory when a large backfill covers many days. Days are independent, so the result is
+# the same however they are grouped.
+_BUILD_CHUNK_ROWS = 10_000_000
+
+
 def build_partitions(
     source_id: str, dates: Iterable[date], paths: LakePaths | None = None
 ) -> list[PartitionResult]:
@@ -719,65 +725,100 @@ def build_partitions(
         wanted_set = set(wanted)
         files = [
             (r, paths.parsed / source_id / f"{r.sha256}.parquet")
-            for r in records
+            for r in sorted(records, key=lambda r: r.seq)
             if wanted_set.intersection(r.dates)
         ]
-        rows = _rows_of_days(src, paths, sorted(files, key=lambda item: item[0].seq), wanted)
-        # One chunk: gathering rows from a frame of many chunks (several files, Parquet row groups)
-        # gets far slower than the copy that joins them.
-        rows, loaded, log = _outcomes(src, rows.rechunk())
-        loaded_by_day = _in_file_order(src, rows, loaded)
-        columns = src.empty_frame().columns
-        raw_rows = rows.select(columns)
-        log_by_day = log.sort(PARTITION_COLUMN, "source_file_sha256").partition_by(
-            PARTITION_COLUMN, as_dict=True, maintain_order=True, include_key=False
-        )
-        writes: list[tuple[pl.DataFrame | pl.Series, Path]] = []
         manifest = partition_manifest(paths, source_id)
-        for day in wanted:
-            part_dir = paths.raw_dir(source_id) / f"date={day.isoformat()}"
-            log_path = paths.root / "ingest_log" / source_id / f"date={day.isoformat()}.parquet"
-            day_log = log_by_day.get((day,))
-            if day_log is None:
-                for stale in (part_dir / "data.parquet", log_path):
-                    stale.unlink(missing_ok=True)
-                manifest.pop(day.isoformat(), None)
-                continue
-            day_rows = loaded_by_day.get(day, pl.Series(dtype=pl.UInt32))
-            writes += [(day_rows, part_dir / "data.parquet"), (day_log, log_path)]
-            results.append(
-                PartitionResult(
-                    partition_date=day,
-                    rows_in=int(
-                        day_log.select(pl.sum_horizontal(pl.all().exclude("source_file_sha256")).sum()).item()
-                    ),
-                    loaded=len(day_rows),
-                    duplicates=int(day_log["duplicates"].sum()),
-                    superseded=int(day_log["superseded"].sum()),
-                )
-            )
-        with ThreadPoolExecutor(_WRITERS) as pool:
-            half = len(writes) // 2
-            for batch in (writes[:half], writes[half:]):
-                digests = pool.map(
-                    lambda job: write_parquet_atomic(_day_frame(raw_rows, job[0]), job[1]), batch
-                )
-                for (day_rows, path), digest in zip(batch, digests, strict=True):
-                    if path.name == "data.parquet":
-                        day = path.parent.name.removeprefix("date=")
-                        manifest[day] = {
-                            "partition_date": day,
-                            "sha256": digest,
-                            "rows": len(day_rows),
-                            "written_at": _now_iso(),
-                        }
-                crashpoints.reached("ingest.partitions_half_written")
-        if writes or manifest != partition_manifest(paths, source_id):
+        wrote = False
+        for days in _day_chunks(files, wanted):
+            chunk = set(days)
+            chunk_files = [(r, path) for r, path in files if chunk.intersection(r.dates)]
+            chunk_results, chunk_wrote = _build_days(src, paths, chunk_files, days, manifest)
+            results += chunk_results
+            wrote |= chunk_wrote
+        if wrote or manifest != partition_manifest(paths, source_id):
             _save_partition_manifest(paths, source_id, manifest)
         pending = catalog.pending()
         if pending & wanted_set:
             catalog.set_pending(pending - wanted_set)
     return results
+
+
+def _day_chunks(files: list[tuple[FileRecord, Path]], days: list[date]) -> list[list[date]]:
+    """The days in order, in consecutive groups of about _BUILD_CHUNK_ROWS parsed rows (a day
+    with more is a group of its own)."""
+    rows_per_day = dict.fromkeys(days, 0.0)
+    for record, _ in files:
+        span = record.dates
+        for day in span:
+            if day in rows_per_day:
+                rows_per_day[day] += record.rows_parsed / len(span)
+    chunks: list[list[date]] = []
+    size = 0.0
+    for day in days:
+        if not chunks or (size + rows_per_day[day] > _BUILD_CHUNK_ROWS and chunks[-1]):
+            chunks.append([])
+            size = 0.0
+        chunks[-1].append(day)
+        size += rows_per_day[day]
+    return chunks
+
+
+def _build_days(
+    src: Source, paths: LakePaths, files: list[tuple[FileRecord, Path]], wanted: list[date], manifest: dict
+) -> tuple[list[PartitionResult], bool]:
+    """Write the raw partitions and count logs of these days (files in ingestion order), updating
+    ``manifest``. Returns the partitions written and whether any file was written."""
+    source_id = src.source_id
+    results: list[PartitionResult] = []
+    rows = _rows_of_days(src, paths, files, wanted)
+    # One chunk: gathering rows from a frame of many chunks (several files, Parquet row groups)
+    # gets far slower than the copy that joins them.
+    rows, loaded, log = _outcomes(src, rows.rechunk())
+    loaded_by_day = _in_file_order(src, rows, loaded)
+    columns = src.empty_frame().columns
+    raw_rows = rows.select(columns)
+    log_by_day = log.sort(PARTITION_COLUMN, "source_file_sha256").partition_by(
+        PARTITION_COLUMN, as_dict=True, maintain_order=True, include_key=False
+    )
+    writes: list[tuple[pl.DataFrame | pl.Series, Path]] = []
+    for day in wanted:
+        part_dir = paths.raw_dir(source_id) / f"date={day.isoformat()}"
+        log_path = paths.root / "ingest_log" / source_id / f"date={day.isoformat()}.parquet"
+        day_log = log_by_day.get((day,))
+        if day_log is None:
+            for stale in (part_dir / "data.parquet", log_path):
+                stale.unlink(missing_ok=True)
+            manifest.pop(day.isoformat(), None)
+            continue
+        day_rows = loaded_by_day.get(day, pl.Series(dtype=pl.UInt32))
+        writes += [(day_rows, part_dir / "data.parquet"), (day_log, log_path)]
+        results.append(
+            PartitionResult(
+                partition_date=day,
+                rows_in=int(
+                    day_log.select(pl.sum_horizontal(pl.all().exclude("source_file_sha256")).sum()).item()
+                ),
+                loaded=len(day_rows),
+                duplicates=int(day_log["duplicates"].sum()),
+                superseded=int(day_log["superseded"].sum()),
+            )
+        )
+    with ThreadPoolExecutor(_WRITERS) as pool:
+        half = len(writes) // 2
+        for batch in (writes[:half], writes[half:]):
+            digests = pool.map(lambda job: write_parquet_atomic(_day_frame(raw_rows, job[0]), job[1]), batch)
+            for (day_rows, path), digest in zip(batch, digests, strict=True):
+                if path.name == "data.parquet":
+                    day = path.parent.name.removeprefix("date=")
+                    manifest[day] = {
+                        "partition_date": day,
+                        "sha256": digest,
+                        "rows": len(day_rows),
+                        "written_at": _now_iso(),
+                    }
+            crashpoints.reached("ingest.partitions_half_written")
+    return results, bool(writes)
 
 
 def damaged_raw_files(paths: LakePaths | None = None) -> list[tuple[str, Path, str]]:
