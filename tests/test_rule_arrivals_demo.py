@@ -117,7 +117,8 @@ def test_a_minimum_gap_on_demo_dispatches_is_breached_exactly_where_it_should_be
                 {owners[breach.registry_asset_id], so.organisation_id}
             )
         sent = len(mail.outbox_messages(limit=100_000))
-        assert sent >= 2 * len(expected)
+        to_so = [m for m in mail.outbox_messages(limit=100_000) if so.email in m.to]
+        assert len(to_so) == len(expected)  # the demo's providers may have no active user: inbox only
 
         again = arrivals.judge_new_arrivals()
         assert (again.arrivals, again.breaches, again.notices_created) == (0, 0, 0)
