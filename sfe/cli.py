@@ -133,7 +133,13 @@ def ingest_command(paths: tuple[Path, ...], source_id: str | None, from_: str | 
 
 
 @main.command()
-def build() -> None:
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Rebuild the incremental facts (metering, dispatch, settlement) from every raw partition, "
+    "not only the partitions that changed since the last build.",
+)
+def build(full_refresh: bool) -> None:
     """Ingest whatever the lake holds, build and test the warehouse, publish it. Never generates data."""
     from tqdm import tqdm
 
@@ -154,7 +160,7 @@ def build() -> None:
         bar.set_postfix_str(name)
 
     try:
-        result = pipeline.build(step=advance)
+        result = pipeline.build(step=advance, full_refresh=full_refresh)
     except pipeline.BuildFailed as exc:
         bar.close()
         _fail(str(exc))

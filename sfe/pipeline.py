@@ -6,8 +6,9 @@ UI's run history next to scheduled and sensor runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -141,8 +142,29 @@ def _failure_summary(result) -> str:
     return "\n".join(lines) or "no step reported a failure"
 
 
-def build_warehouse(step: Step | None = None) -> dict[str, int]:
-    """dbt build (models + tests) into build.duckdb, then publish. Raises BuildFailed on any failure."""
+@contextlib.contextmanager
+def _dbt_full_refresh(enabled: bool) -> Iterator[None]:
+    """dbt reads DBT_FULL_REFRESH like its --full-refresh flag; the dbt asset runs it as a subprocess."""
+    if not enabled:
+        yield
+        return
+    previous = os.environ.get("DBT_FULL_REFRESH")
+    os.environ["DBT_FULL_REFRESH"] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DBT_FULL_REFRESH", None)
+        else:
+            os.environ["DBT_FULL_REFRESH"] = previous
+
+
+def build_warehouse(step: Step | None = None, *, full_refresh: bool = False) -> dict[str, int]:
+    """dbt build (models + tests) into build.duckdb, then publish. Raises BuildFailed on any failure.
+
+    The large facts are incremental (docs/incremental.md): they rebuild only the raw partitions that
+    changed since their last build. ``full_refresh`` rebuilds every incremental model from scratch.
+    """
     import dagster as dg
 
     from pipelines.defs.registry.assets import REGISTRY_ASSETS
@@ -154,13 +176,14 @@ def build_warehouse(step: Step | None = None) -> dict[str, int]:
         step("dbt build + publish")
     check_raw_files(paths)
     # The registry snapshot and the eligibility verdicts are read by dbt: written first, same run.
-    result = dg.materialize(
-        [*REGISTRY_ASSETS, *RULES_ASSETS, *WAREHOUSE_ASSETS],
-        instance=_instance(),
-        resources={"dbt": DBT_RESOURCE},
-        run_config=QUIET_RUN_CONFIG,
-        raise_on_error=False,
-    )
+    with _dbt_full_refresh(full_refresh):
+        result = dg.materialize(
+            [*REGISTRY_ASSETS, *RULES_ASSETS, *WAREHOUSE_ASSETS],
+            instance=_instance(),
+            resources={"dbt": DBT_RESOURCE},
+            run_config=QUIET_RUN_CONFIG,
+            raise_on_error=False,
+        )
     if not result.success:
         raise BuildFailed(
             f"warehouse build failed; the previous publish keeps serving.\n{_failure_summary(result)}\n"
@@ -190,14 +213,17 @@ def check_raw_files(paths: LakePaths) -> None:
     )
 
 
-def build(step: Step | None = None) -> BuildResult:
-    """The whole graph over whatever the lake holds: never generates data."""
+def build(step: Step | None = None, *, full_refresh: bool = False) -> BuildResult:
+    """The whole graph over whatever the lake holds: never generates data.
+
+    ``full_refresh`` rebuilds the incremental facts from every raw partition instead of only the
+    changed ones."""
     prepare_environment()
     status = build_status.BuildStatus(status="running", started_at=build_status.now())
     build_status.write(status)
     try:
         sources = ingest_sources(step=step)
-        rows = build_warehouse(step=step)
+        rows = build_warehouse(step=step, full_refresh=full_refresh)
     except BaseException as exc:
         status.status, status.finished_at = "failed", build_status.now()
         status.message = str(exc) if isinstance(exc, BuildFailed) else f"interrupted: {exc!r}"

@@ -2,8 +2,46 @@
 -- instructions SOs send (NESO reserve utilisation, DNO competition contracts) that are in force
 -- (latest issued_at) and not cancelled. dispatch_id is unique across sources: a content hash for UKPN
 -- rows (a re-released row keeps its id), the SO's instruction_id for instructions.
+-- Incremental: a run rebuilds the UKPN rows of the days whose raw partition changed (a dispatch's day
+-- is the local day of its start, part of its id), and every instruction with a version in a changed
+-- SO partition, from all its versions; every row when a lookup (products, operators, competitions,
+-- crosswalk) changed.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_partitions',
+    incremental_predicates=[
+        "((source_id = 'ukpn_flexibility_dispatches' and "
+        ~ replaced_partitions('fct_dispatch', 'ukpn_flexibility_dispatches') ~ ")"
+        ~ " or (source_id = 'so_dispatch_instructions' and "
+        ~ replaced_instructions() ~ "))"
+    ],
+    on_schema_change='fail',
+    post_hook="{{ incremental_mark_built() }}",
+) }}
+
+{%- set products_sql -%}
+    select source_id, field, operator_id, source_value, market_id, product_id
+    from {{ ref('int_source_products_mapped') }}
+    where source_id in ('ukpn_flexibility_dispatches', 'so_dispatch_instructions') and field = 'product'
+{%- endset -%}
+{%- set operators_sql -%}
+    select operator_id, asset_ref_type from {{ ref('operators') }}
+{%- endset -%}
+{%- set competitions_sql -%}
+    select competition_id, flex_zone from {{ ref('stg_dno_flex_competitions__competitions') }}
+{%- endset -%}
+{%- set crosswalk_sql -%}
+    select identity_key, asset_id from {{ ref('int_asset_crosswalk') }}
+{%- endset -%}
+{%- set plan = plan_incremental(
+    ['ukpn_flexibility_dispatches', 'so_dispatch_instructions'],
+    lookups=[products_sql, operators_sql, competitions_sql, crosswalk_sql],
+) -%}
+{%- do plan_replaced_instructions(plan) %}
+
 with ukpn as (
     select * from {{ ref('stg_ukpn_flexibility_dispatches__dispatches') }}
+    where {{ rebuilt_partitions(plan, 'ukpn_flexibility_dispatches') }}
 ),
 
 -- The raw layer supersedes revisions within a day; a revision that moved the instruction to another
@@ -16,6 +54,9 @@ instruction_versions as (
             partition by instruction_id order by issued_at_utc desc, source_file desc, source_row desc
         ) as version_rank
     from {{ ref('stg_so_dispatch_instructions__instructions') }}
+    {%- if not plan['all'] %}
+    where instruction_id in (select instruction_id from {{ incremental_state_table('instructions') }})
+    {%- endif %}
 ),
 
 instructions as (
@@ -24,19 +65,19 @@ instructions as (
 ),
 
 products as (
-    select * from {{ ref('int_source_products_mapped') }}
+    {{ products_sql }}
 ),
 
 operators as (
-    select operator_id, asset_ref_type from {{ ref('operators') }}
+    {{ operators_sql }}
 ),
 
 competitions as (
-    select competition_id, flex_zone from {{ ref('stg_dno_flex_competitions__competitions') }}
+    {{ competitions_sql }}
 ),
 
 crosswalk as (
-    select identity_key, asset_id from {{ ref('int_asset_crosswalk') }}
+    {{ crosswalk_sql }}
 ),
 
 ukpn_dispatches as (
@@ -86,7 +127,8 @@ ukpn_dispatches as (
         cast(null as integer) as merit_order_rank,
         cast(null as integer) as cheaper_offers_skipped,
         ukpn.source_file,
-        ukpn.source_row
+        ukpn.source_row,
+        ukpn.partition_date
     from ukpn
     inner join products
         on products.source_id = 'ukpn_flexibility_dispatches'
@@ -131,7 +173,8 @@ so_dispatches as (
         i.merit_order_rank,
         i.cheaper_offers_skipped,
         i.source_file,
-        i.source_row
+        i.source_row,
+        i.partition_date
     from instructions as i
     inner join products
         on products.source_id = 'so_dispatch_instructions'

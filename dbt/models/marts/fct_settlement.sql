@@ -1,17 +1,38 @@
 -- Settlement lines in force (highest revision per statement_id + line_id; the raw layer supersedes
 -- earlier revisions). The asset is the physical identity of the line's MPAN where the line gives one
--- (else the unit reference's asset).
+-- (else the unit reference's asset). Incremental: a run rebuilds only the days whose raw partition
+-- changed (revisions keep the settled period, so a revision replaces its line in the same day), and
+-- every day when the product mapping or the asset crosswalk changed.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_partitions',
+    incremental_predicates=[replaced_partitions('fct_settlement', 'so_settlement_statements')],
+    on_schema_change='fail',
+    post_hook="{{ incremental_mark_built() }}",
+    meta={'incremental_test_scope': replaced_partitions('fct_settlement', 'so_settlement_statements', state='untested')},
+) }}
+
+{%- set products_sql -%}
+    select operator_id, source_value, market_id, product_id
+    from {{ ref('int_source_products_mapped') }}
+    where source_id = 'so_settlement_statements' and field = 'product'
+{%- endset -%}
+{%- set crosswalk_sql -%}
+    select identity_key, asset_id from {{ ref('int_asset_crosswalk') }}
+{%- endset -%}
+{%- set plan = plan_incremental(['so_settlement_statements'], lookups=[products_sql, crosswalk_sql]) %}
+
 with lines as (
     select * from {{ ref('stg_so_settlement_statements__lines') }}
+    where {{ rebuilt_partitions(plan, 'so_settlement_statements') }}
 ),
 
 products as (
-    select * from {{ ref('int_source_products_mapped') }}
-    where source_id = 'so_settlement_statements' and field = 'product'
+    {{ products_sql }}
 ),
 
 crosswalk as (
-    select identity_key, asset_id from {{ ref('int_asset_crosswalk') }}
+    {{ crosswalk_sql }}
 )
 
 select
@@ -48,7 +69,8 @@ select
     lines.currency,
     'so_settlement_statements' as source_id,
     lines.source_file,
-    lines.source_row
+    lines.source_row,
+    lines.partition_date
 from lines
 inner join products
     on lines.operator_id = products.operator_id

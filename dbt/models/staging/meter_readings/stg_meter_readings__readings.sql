@@ -11,7 +11,8 @@ renamed as (
         interval_end_utc as end_utc,
         cast(import_mwh as double) as import_mwh,
         cast(export_mwh as double) as export_mwh,
-        quality
+        quality,
+        partition_date
     from source
 )
 

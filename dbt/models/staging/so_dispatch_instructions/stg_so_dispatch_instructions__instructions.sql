@@ -29,6 +29,7 @@ renamed as (
         cast(cheaper_offers_skipped as integer) as cheaper_offers_skipped,
         source_file,
         source_row,
+        partition_date,
         source_file_sha256,
         ingested_at
     from source

@@ -36,6 +36,7 @@ renamed as (
         upper(currency) as currency,
         source_file,
         source_row,
+        partition_date,
         source_file_sha256,
         ingested_at
     from source

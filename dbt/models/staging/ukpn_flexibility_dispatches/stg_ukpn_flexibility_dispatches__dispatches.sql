@@ -24,6 +24,7 @@ renamed as (
         dispatch_method,
         source_file,
         source_row,
+        partition_date,
         source_file_sha256,
         ingested_at
     from source
