@@ -74,6 +74,7 @@ PAGES = (
     PageSpec("prequalification.py", "Prequalification", ":material/verified:", {FSP, SO}, "Registry"),
     PageSpec("contracts.py", "Contracts", ":material/contract:", {FSP, SO}, "Registry"),
     PageSpec("sign_in.py", "Sign in", ":material/login:", {ANONYMOUS}, "Account", hidden_audience=SIGNED_IN),
+    PageSpec("inbox.py", "Inbox", ":material/notifications:", {FSP, SO}, "Account"),
     PageSpec("account.py", "Account", ":material/account_circle:", SIGNED_IN, "Account"),
     PageSpec(
         "dev_inbox.py",

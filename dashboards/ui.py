@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -34,3 +35,12 @@ def flash(key: str, text: str) -> None:
 def show_flashes(key: str) -> None:
     for message in st.session_state.pop(key, []):
         st.success(message, icon=":material/check_circle:")
+
+
+def page_link(page: str, label: str, query_params: dict[str, str] | None = None) -> None:
+    """A link to another page of the app; plain text when that page is not in the navigation (a page
+    run on its own, as in tests)."""
+    try:
+        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query_params)
+    except Exception:  # StreamlitAPIException: the page is not in this navigation
+        st.markdown(f"{label}: open **{Path(page).stem.replace('_', ' ').capitalize()}** in the menu.")

@@ -31,6 +31,7 @@ from tests.identity_helpers import session_token
 from tests.registry_helpers import make_principal
 
 PAGE = Path(__file__).resolve().parents[1] / "dashboards" / "pages" / "conflicts.py"
+INBOX_PAGE = PAGE.with_name("inbox.py")
 TIMEOUT = 60
 
 # The published conflicts:
@@ -276,8 +277,8 @@ def test_cli_notify_reports_counts_and_explains_a_missing_warehouse(parties, lak
 
 
 # -- the page ---------------------------------------------------------------------------------------
-def _run_page(token: str | None, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+def _run_page(token: str | None, query: dict | None = None, page: Path = PAGE) -> AppTest:
+    at = AppTest.from_file(str(page), default_timeout=TIMEOUT)
     if token:
         at.session_state["sfe_session_token"] = token
     for key, value in (query or {}).items():
@@ -308,8 +309,8 @@ def test_page_shows_a_system_operator_its_conflicts_and_records_an_acknowledgeme
         "On it",
         parties["ukpn"].display_name,
     )
-    inbox = at.dataframe[-1].value  # the inbox tab
-    assert sorted(inbox["Severity"]) == ["high", "medium"]
+    inbox = _run_page(session_token(parties["ukpn"]), page=INBOX_PAGE).dataframe[0].value
+    assert sorted(inbox["severity"]) == ["high", "medium"]  # both notices, on the Inbox page
 
 
 def test_page_shows_a_provider_only_its_assets_conflicts(parties, lake_paths):

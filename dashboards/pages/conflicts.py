@@ -4,7 +4,7 @@ or stacked against a product's rule. A system operator sees every conflict on an
 control area (a DNO its licence areas, NESO all of GB) and those it is a side of; a flexibility
 provider those on its registered assets and portfolios; an administrator all. Only the parties
 acknowledge and resolve them (who, when and why is kept). The rule breaches tab lists commitments and
-dispatches that broke a product's rule when they arrived; the inbox holds the organisation's notices."""
+dispatches that broke a product's rule when they arrived. The organisation's notices are on the Inbox page."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ if _DASHBOARDS not in sys.path:
     sys.path.insert(0, _DASHBOARDS)
 import auth  # noqa: E402  (dashboards/auth.py)
 import data  # noqa: E402  (dashboards/data.py)
+import ui  # noqa: E402  (dashboards/ui.py)
 
-from sfe import conflicts, notices, queries  # noqa: E402
+from sfe import conflicts, queries  # noqa: E402
 from sfe.registry.access import AccessDenied, NotFound, Role  # noqa: E402
 from sfe.rules import arrivals  # noqa: E402
 
@@ -80,10 +81,11 @@ elif me.role == Role.SYSTEM_OPERATOR:
 else:
     st.caption(f"You see the conflicts on {me.organisation_name}'s registered assets and portfolios.")
 
-tab_conflicts, tab_breaches, tab_inbox = st.tabs(["Conflicts", "Rule breaches", "Inbox"])
+ui.page_link("pages/inbox.py", "The notices sent to your organisation are in the Inbox")
+tab_conflicts, tab_breaches = st.tabs(["Conflicts", "Rule breaches"])
 
 with tab_conflicts:
-    # Without published conflicts the page still shows the breaches and the inbox (registry data).
+    # Without published conflicts the page still shows the breaches (registry data).
     visible = None
     try:
         visible = conflicts.visible_conflicts(me, data.db())
@@ -297,38 +299,3 @@ with tab_breaches:
             if not match.is_empty():
                 st.markdown(f"**Breach {linked_breach}**")
                 st.write(match.row(0, named=True)["explanation"])
-
-with tab_inbox:
-    items = notices.inbox(me)
-    unread = [n for n in items if n.read_at is None]
-    st.caption(
-        f"Notices to {me.organisation_name}: {len(items)} ({len(unread)} unread) about market conflicts, rule "
-        "breaches and prequalification. Each also went by email to your organisation's active users."
-    )
-    if not items:
-        st.info("No notice yet.", icon=":material/inbox:")
-    else:
-        st.dataframe(
-            pl.DataFrame(
-                [
-                    {
-                        "Sent (UTC)": n.sent_at,
-                        "Read": n.read_at is not None,
-                        "About": n.topic_label,
-                        "Severity": n.severity,
-                        "Subject": n.subject,
-                        "Emailed to": n.email_to
-                        if n.emailed_at
-                        else f"not emailed: {n.email_error or 'pending'}",
-                        "Why you": n.reason.replace(",", ", ").replace("_", " "),
-                    }
-                    for n in items
-                ]
-            ),
-            hide_index=True,
-            key="inbox_table",
-        )
-        if unread and st.button("Mark all as read", key="mark_all_read"):
-            for n in unread:
-                notices.mark_read(me, n.topic, n.notice_id)
-            st.rerun()
