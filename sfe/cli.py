@@ -346,6 +346,29 @@ def conflicts_notify() -> None:
 
 
 @main.group()
+def rules() -> None:
+    """Product rules (UC5): judging what arrives in the warehouse."""
+
+
+@rules.command(name="judge-arrivals")
+def rules_judge_arrivals() -> None:
+    """Judge the published commitments and dispatches of registered assets not judged before against
+    their products' rules; notify each party of each breach once. Safe to run again."""
+    from sfe import queries
+    from sfe.rules import arrivals
+    from sfe.serving import WarehouseNotBuilt
+
+    try:
+        judged = arrivals.judge_new_arrivals()
+    except (WarehouseNotBuilt, queries.TableNotPublished) as exc:
+        _fail(str(exc))
+    click.echo(
+        f"{judged.arrivals} new commitments/dispatches judged: {judged.breaches} breaches, "
+        f"{judged.notices_created} new notices, {judged.emails_sent} emails sent, {judged.email_failures} not sent"
+    )
+
+
+@main.group()
 def admin() -> None:
     """SFE administrators."""
 

@@ -306,3 +306,24 @@ def test_the_product_rules_page_shows_the_products_breaches(world, lake_paths):
     per_rule = next(d.value for d in at.dataframe if "Breaches" in d.value.columns)
     assert list(zip(per_rule["Rule"], per_rule["Breaches"], strict=True)) == [("Two hours' recovery", 1)]
     assert "Download these breaches (CSV)" in [b.proto.label for b in at.get("download_button")]
+
+
+def test_cli_judges_arrivals_on_demand(world, lake_paths):
+    from click.testing import CliRunner
+
+    from sfe.cli import main as cli
+
+    first = CliRunner().invoke(cli, ["rules", "judge-arrivals"])
+    assert first.exit_code == 0, first.output
+    assert "5 new commitments/dispatches judged: 2 breaches, 4 new notices" in first.output
+    again = CliRunner().invoke(cli, ["rules", "judge-arrivals"])
+    assert "0 new commitments/dispatches judged: 0 breaches, 0 new notices" in again.output
+
+
+def test_cli_says_when_nothing_is_published(lake_paths):
+    from click.testing import CliRunner
+
+    from sfe.cli import main as cli
+
+    result = CliRunner().invoke(cli, ["rules", "judge-arrivals"])
+    assert result.exit_code != 0 and "make build" in result.output
