@@ -215,3 +215,20 @@
     (dispatch_id in (select instruction_id from {{ incremental_state_table('instructions', 'fct_dispatch') }})
     or exists (select 1 from {{ incremental_state_table('changes', 'fct_dispatch') }} where source_id = '*'))
 {%- endmacro %}
+
+
+{# dbt's should_full_refresh, plus: an incremental fact without state (built before it was incremental,
+   e.g. a lake from an earlier release, or its state dropped) is rebuilt from scratch — a table of the
+   old shape is replaced, not appended to. #}
+{% macro should_full_refresh() -%}
+    {%- set config_full_refresh = config.get('full_refresh') -%}
+    {%- if config_full_refresh is none -%}
+        {%- set config_full_refresh = flags.FULL_REFRESH -%}
+    {%- endif -%}
+    {%- if not config_full_refresh and execute and model.resource_type == 'model'
+        and config.get('incremental_strategy') == 'replace_partitions'
+        and not _state_exists(model.name ~ '__built') -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(config_full_refresh) }}
+{%- endmacro %}
