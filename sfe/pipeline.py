@@ -32,9 +32,14 @@ def prepare_environment(paths: LakePaths | None = None) -> LakePaths:
     home = paths.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        # No telemetry: this machine class has no general internet.
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    from pipelines.defs.ingest.event_log import instance_config
+
+    # No telemetry (this machine class has no general internet); the batched event log (a ranged
+    # ingest stores its daily events in a few transactions). Rewritten whenever it differs: the
+    # storage path is absolute, and a copied lake must not write into the original's history.
+    wanted = "telemetry:\n  enabled: false\n" + instance_config(str(home))
+    if not config.exists() or config.read_text(encoding="utf-8") != wanted:
+        config.write_text(wanted, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return paths
 

@@ -1,6 +1,7 @@
 """A ranged ingest run records its daily partitions through the batched SQLite event log exactly as
 the stock storage does, in a few transactions instead of several per partition."""
 
+import shutil
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -142,3 +143,23 @@ def test_a_batch_mixing_other_events_keeps_their_order(tmp_path, monkeypatch, ca
     assert [e for s in stretches for e in s] == list(stored)
     # Grouped again from the stored log: the planned events and the materializations.
     assert sorted(len(s) for s in stretches if len(s) > 1) == [days, days]
+
+
+def test_every_lake_selects_the_batched_event_log_in_its_own_history(tmp_path, monkeypatch):
+    from sfe import pipeline
+
+    for name in ("SFE_LAKE_DIR", "DAGSTER_HOME"):  # prepare_environment sets them; restored after
+        monkeypatch.setenv(name, str(tmp_path))
+    from sfe.config import LakePaths
+
+    original = LakePaths(tmp_path / "original")
+    pipeline.prepare_environment(original)
+    config = (original.dagster_home / "dagster.yaml").read_text(encoding="utf-8")
+    assert "BatchedSqliteEventLogStorage" in config and "enabled: false" in config
+    assert f"{original.dagster_home}/history/runs/" in config
+
+    copy = LakePaths(tmp_path / "copy")  # a lake copied with its dagster_home keeps nothing of the original's
+    shutil.copytree(original.root, copy.root)
+    pipeline.prepare_environment(copy)
+    copied = (copy.dagster_home / "dagster.yaml").read_text(encoding="utf-8")
+    assert f"{copy.dagster_home}/history/runs/" in copied and str(original.root) not in copied
