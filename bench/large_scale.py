@@ -120,6 +120,7 @@ class TreeRun:
         buffer = b""
         while chunk := stream.read1(65536):
             log.write(chunk)
+            log.flush()  # in order with the command's stdout, written to the same file
             buffer += chunk
             *refreshes, buffer = re.split(rb"[\r\n]", buffer)
             # tqdm starts each refresh with \r: the last one is complete once it ends in "]"
