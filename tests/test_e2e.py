@@ -150,9 +150,12 @@ def test_sfe_sql_answers_read_only(demo):
 
 def test_apps_keep_answering_while_a_build_runs(demo):
     """A rebuild (dbt writes build.duckdb, publish swaps sfe.duckdb) never disturbs readers."""
+    from pipelines.defs.warehouse.assets import DOCS_FINGERPRINT, project_fingerprint
     from sfe.serving import ServingDB
 
     paths, _, _ = demo
+    docs = paths.warehouse / "dbt_docs"
+    docs_written_ns = (docs / "index.html").stat().st_mtime_ns
     db = ServingDB(paths.serving_db)
     before = db.publish_version()
     errors: list[BaseException] = []
@@ -180,3 +183,6 @@ def test_apps_keep_answering_while_a_build_runs(demo):
     assert len(answers) > 10 and len(set(answers)) == 1
     assert db.publish_version() != before  # the new publish is picked up without a restart
     db.close()
+    # The dbt project did not change, so its data dictionary was not generated again.
+    assert (docs / DOCS_FINGERPRINT).read_text(encoding="utf-8") == project_fingerprint()
+    assert (docs / "index.html").stat().st_mtime_ns == docs_written_ns
