@@ -54,9 +54,13 @@ def generate(assets: int, days: int, start: str, seed: int, broken: bool) -> Non
 
 
 def _print_report(source_id: str, names: set[str] | None = None) -> bool:
-    """Per-file counts; returns False when a file is unbalanced."""
+    """Per-file counts; returns False when a file is unbalanced.
+
+    While days of the source are still pending (a --from/--to run writes only its range), a file with
+    rows on those days cannot add up yet: it is reported as partial, not as a failure."""
     from sfe import ingest
 
+    pending = ingest.pending_dates(source_id)
     report = ingest.file_report(source_id)
     if names is not None:
         report = report.filter(report["file_name"].is_in(sorted(names)))
@@ -71,9 +75,18 @@ def _print_report(source_id: str, names: set[str] | None = None) -> bool:
             click.secho(f"  {row['file_name']}: QUARANTINED (whole file): {row['reason']}", fg="yellow")
         elif status == "duplicate_file":
             click.echo(f"{line}  [{row['reason']}]")
+        elif row["balanced"]:
+            click.echo(line)
+        elif pending:
+            click.echo(f"{line}  (partial: {len(pending)} day(s) of {source_id} not written yet)")
         else:
-            click.echo(line + ("" if row["balanced"] else "  (UNBALANCED)"))
-            ok = ok and row["balanced"]
+            click.echo(line + "  (UNBALANCED)")
+            ok = False
+    if pending and not report["balanced"].all():
+        click.echo(
+            f"  {len(pending)} pending day(s), {pending[0]} … {pending[-1]}: "
+            f"`sfe ingest --source {source_id}` or `sfe build` writes them"
+        )
     return ok
 
 

@@ -101,3 +101,19 @@ def test_backfill_rewrites_exactly_the_given_days(lake_paths):
     assert result.exit_code == 0, result.output
     assert "1 daily partitions written" in result.output
     assert partition.exists() and not other.exists()
+
+
+def test_a_ranged_ingest_reports_files_with_days_outside_the_range_as_partial(lake_paths):
+    runner = CliRunner()
+    source = FIXTURES / "neso_eac_results" / "eac_results_FY2025.csv"
+    ranged = runner.invoke(
+        main,
+        ["ingest", str(source), "--source", "neso_eac_results", "--from", "2025-03-30", "--to", "2025-03-30"],
+    )
+    assert ranged.exit_code == 0, ranged.output  # a month-by-month backfill is not a failure
+    assert "(partial: " in ranged.output and "UNBALANCED" not in ranged.output
+    assert "`sfe ingest --source neso_eac_results` or `sfe build` writes them" in ranged.output
+
+    rest = runner.invoke(main, ["ingest", "--source", "neso_eac_results"])
+    assert rest.exit_code == 0, rest.output
+    assert "partial" not in rest.output and "pending day" not in rest.output
