@@ -2,7 +2,8 @@
 
     python -m bench [BENCHMARK ...] [--rows 1000000] [--repeats 3] [--no-record] …
 
-BENCHMARK is any of the names in ``BENCHMARKS`` (default: all). Results are printed and appended to
+BENCHMARK is any of the names in ``BENCHMARKS`` (default: all, which includes the ~45-minute
+10^8-row ``large`` run). Results are printed and appended to
 bench/RESULTS.md with the machine details and the command. ``api``, ``pages``, ``load`` and
 ``during-build`` read a built lake: a copy of ``--lake PATH``, else the demo ``build`` makes.
 """
@@ -65,7 +66,7 @@ def bench_build(work: Path, assets: int, days: int) -> list[tuple[str, str]]:
 
 # Benchmarks that serve a built lake (a copy of --lake, else the demo build).
 SERVED = ("api", "pages", "load", "during-build")
-BENCHMARKS = ("ingest", "build", "api", "pages", "load", "during-build", "incremental")
+BENCHMARKS = ("ingest", "build", "api", "pages", "load", "during-build", "incremental", "large")
 
 
 def main() -> None:
@@ -85,6 +86,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="load: seconds per measurement")
     parser.add_argument("--incremental-assets", type=int, default=60)
     parser.add_argument("--incremental-days", type=int, default=366, help="the last day is the new one")
+    parser.add_argument(
+        "--large-assets", type=int, default=5800, help="large: 5,800 × 365 × 48 ≈ 1.02e8 readings"
+    )
+    parser.add_argument("--large-days", type=int, default=365)
+    parser.add_argument(
+        "--large-meter-files-one-by-one",
+        action="store_true",
+        help="large: `sfe ingest` each monthly meter file as it would arrive, before `sfe build`",
+    )
     parser.add_argument("--only", help="comma-separated benchmarks (same as listing them)")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
@@ -105,6 +115,15 @@ def main() -> None:
             from bench.incremental import incremental_benchmark
 
             results += incremental_benchmark(work, args.incremental_assets, args.incremental_days)
+        if "large" in wanted:  # ~45 min and ~25 GB of disk on 2 cores
+            from bench.large_scale import bench_large
+
+            results += bench_large(
+                work,
+                args.large_assets,
+                args.large_days,
+                meter_files_one_by_one=args.large_meter_files_one_by_one,
+            )
         served = wanted & set(SERVED)
         if args.lake and served:
             shutil.copytree(args.lake, work / "demo", symlinks=True)
