@@ -66,3 +66,20 @@ def raw_rows(paths: LakePaths, source_id: str):
 def outcome_counts(row: dict) -> tuple:
     """(rows_in, loaded, duplicates, superseded, quarantined) of one file-report row."""
     return row["rows_in"], row["loaded"], row["duplicates"], row["superseded"], row["rows_quarantined"]
+
+
+@pytest.fixture
+def world(lake_paths):
+    """A registry of organisations, products and assets (tests/rules_fixtures.build_world) with the
+    reference product rules seeded. A test module may define its own ``world`` instead."""
+    from sfe.registry import db
+    from sfe.rules import reference
+
+    from .rules_fixtures import build_world
+
+    db.dispose_all()
+    built = build_world()
+    with db.session() as s:
+        reference.seed_reference_rules(s)
+    yield built
+    db.dispose_all()

@@ -11,23 +11,10 @@ from fastapi.testclient import TestClient
 from sfe.api.app import create_app
 from sfe.api.ratelimit import RateLimitConfig
 from sfe.api.routes import prequalification as prequalification_routes
-from sfe.registry import db
 from sfe.registry import prequalification as pq
-from sfe.rules import reference
 
 from .identity_helpers import session_token
 from .prequal_helpers import TEMPLATE_BODY, TERMS, TWO_PRODUCTS, dossier_input, extras, group_ref, pdf_text
-from .rules_fixtures import build_world
-
-
-@pytest.fixture
-def world(lake_paths):
-    db.dispose_all()
-    built = build_world()
-    with db.session() as s:
-        reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
 
 
 @pytest.fixture

@@ -6,30 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from sfe.registry import contracts, db
 from sfe.registry import prequalification as pq
-from sfe.rules import reference
 
 from .identity_helpers import session_token
 from .prequal_helpers import TWO_PRODUCTS, extras, group_ref, save_group_dossier
 from .registry_helpers import mpan
-from .rules_fixtures import build_world
 
 PAGES = Path(__file__).resolve().parents[1] / "dashboards" / "pages"
 TIMEOUT = 60
-
-
-@pytest.fixture
-def world(lake_paths):
-    db.dispose_all()
-    built = build_world()
-    with db.session() as s:
-        reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
 
 
 def _page(name: str, world, who: str) -> AppTest:

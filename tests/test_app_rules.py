@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from sfe.registry import db, identity
-from sfe.rules import library_seed, reference, store
-
-from .rules_fixtures import build_world
+from sfe.rules import library_seed, store
 
 PAGES = Path(__file__).resolve().parents[1] / "dashboards" / "pages"
 TIMEOUT = 60
-
-
-@pytest.fixture
-def world(lake_paths):
-    db.dispose_all()
-    built = build_world()
-    with db.session() as s:
-        reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
 
 
 def _page(name: str, world, who: str) -> AppTest:

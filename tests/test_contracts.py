@@ -12,7 +12,7 @@ from sfe.registry import contracts, db, models
 from sfe.registry import prequalification as pq
 from sfe.registry.access import AccessDenied, NotFound
 from sfe.registry.validation import Conflict, InvalidInput
-from sfe.rules import catalogue, reference
+from sfe.rules import catalogue
 
 from .prequal_helpers import (
     TEMPLATE_BODY,
@@ -23,17 +23,6 @@ from .prequal_helpers import (
     save_group_dossier,
     save_template,
 )
-from .rules_fixtures import build_world
-
-
-@pytest.fixture
-def world(lake_paths):
-    db.dispose_all()
-    built = build_world()
-    with db.session() as s:
-        reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
 
 
 def _prequalified_contract(world, product_id: str = "ukpn_secure", **extra) -> contracts.ContractView:

@@ -10,18 +10,6 @@ from sfe.registry import db
 from sfe.registry.access import AccessDenied, NotFound
 from sfe.rules import eligibility, reference, snapshot, store
 
-from .rules_fixtures import build_world
-
-
-@pytest.fixture
-def world(lake_paths):
-    db.dispose_all()
-    built = build_world()
-    with db.session() as s:
-        reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
-
 
 def _by_product(report: eligibility.EligibilityReport) -> dict[str, eligibility.ProductEligibility]:
     return {p.product.product_id: p for p in report.products}

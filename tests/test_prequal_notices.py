@@ -15,21 +15,9 @@ from sfe.registry import db, mail
 from sfe.registry import prequalification as pq
 from sfe.registry.models_notices import Notice
 from sfe.registry.validation import Conflict
-from sfe.rules import reference
 
 from .identity_helpers import session_token
 from .prequal_helpers import TWO_PRODUCTS, extras, group_ref, save_group_dossier
-from .rules_fixtures import build_world
-
-
-@pytest.fixture
-def world(lake_paths):
-    db.dispose_all()
-    built = build_world()
-    with db.session() as s:
-        reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
 
 
 def _notices() -> list[tuple[str, int, str, str]]:

@@ -15,22 +15,11 @@ from sfe.registry import prequalification as pq
 from sfe.registry.access import AccessDenied, NotFound
 from sfe.registry.models_prequal import PrequalDossier
 from sfe.registry.validation import Conflict, InvalidInput
-from sfe.rules import reference, store
+from sfe.rules import store
 
 from .prequal_helpers import TWO_PRODUCTS, dossier_input, extras, group_ref, save_group_dossier, save_template
-from .rules_fixtures import build_world
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-@pytest.fixture
-def world(lake_paths):
-    db.dispose_all()
-    built = build_world()
-    with db.session() as s:
-        reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
 
 
 def _fields(exc: InvalidInput) -> dict[str, str]:
