@@ -7,12 +7,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from sfe.config import PROJECT_DIR, lake
+
+T = TypeVar("T")
 
 DEFAULT_PORTS = {"app": 8501, "api": 8000, "dagster": 3000}
 
@@ -336,6 +340,17 @@ def registry_prune() -> None:
     )
 
 
+def _reading_the_publish(step: Callable[[], T]) -> T:
+    """Run a step that reads the published warehouse; without one, fail with what to run."""
+    from sfe import queries
+    from sfe.serving import WarehouseNotBuilt
+
+    try:
+        return step()
+    except (WarehouseNotBuilt, queries.TableNotPublished) as exc:
+        _fail(str(exc))
+
+
 @main.group()
 def conflicts() -> None:
     """Market conflicts (UC11): notices to the parties."""
@@ -345,13 +360,8 @@ def conflicts() -> None:
 def conflicts_notify() -> None:
     """Notify every party of every published conflict once (inbox + email); safe to run again."""
     from sfe import conflicts as conflict_notices
-    from sfe import queries
-    from sfe.serving import WarehouseNotBuilt
 
-    try:
-        result = conflict_notices.notify_new_conflicts()
-    except (WarehouseNotBuilt, queries.TableNotPublished) as exc:
-        _fail(str(exc))
+    result = _reading_the_publish(conflict_notices.notify_new_conflicts)
     click.echo(
         f"{result.conflicts} conflicts: {result.notices_created} new notices, {result.emails_sent} emails sent, "
         f"{result.email_failures} not sent, {result.without_party} conflicts with no registered party"
@@ -367,14 +377,9 @@ def rules() -> None:
 def rules_judge_arrivals() -> None:
     """Judge the published commitments and dispatches of registered assets not judged before against
     their products' rules; notify each party of each breach once. Safe to run again."""
-    from sfe import queries
     from sfe.rules import arrivals
-    from sfe.serving import WarehouseNotBuilt
 
-    try:
-        judged = arrivals.judge_new_arrivals()
-    except (WarehouseNotBuilt, queries.TableNotPublished) as exc:
-        _fail(str(exc))
+    judged = _reading_the_publish(arrivals.judge_new_arrivals)
     click.echo(
         f"{judged.arrivals} new commitments/dispatches judged: {judged.breaches} breaches, "
         f"{judged.notices_created} new notices, {judged.emails_sent} emails sent, {judged.email_failures} not sent"
