@@ -241,23 +241,6 @@ with tab_conflicts:
         if flash:
             st.success(flash, icon=":material/check:")
 
-BREACH_COLUMNS = {
-    "breach_id": "Breach",
-    "severity": "Severity",
-    "start_utc": "From (UTC)",
-    "end_utc": "To (UTC)",
-    "registry_asset_id": "Registry asset",
-    "asset_name": "Asset",
-    "product_id": "Product",
-    "rule_name": "Rule broken",
-    "rule_mode": "Mode",
-    "activity_kind": "Kind",
-    "activity_type": "Source activity",
-    "source_ref": "Reference",
-    "power_mw": "MW",
-    "detected_at_utc": "Detected (UTC)",
-    "explanation": "Explanation",
-}
 
 with tab_breaches:
     st.caption(
@@ -283,7 +266,7 @@ with tab_breaches:
         products = sorted(set(breaches.get_column("product_id").to_list()))
         chosen_products = st.multiselect("Products", products, default=products, key="f_breach_products")
         shown_breaches = breaches.filter(pl.col("product_id").is_in(chosen_products))
-        breach_table = shown_breaches.select(list(BREACH_COLUMNS)).rename(BREACH_COLUMNS)
+        breach_table = shown_breaches.select(list(arrivals.BREACH_LABELS)).rename(arrivals.BREACH_LABELS)
         st.dataframe(breach_table, hide_index=True, key="breaches_table")
         st.download_button(
             "Download these breaches (CSV)",

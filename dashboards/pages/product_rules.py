@@ -409,7 +409,7 @@ with tab_breaches:
             hide_index=True,
             key="breaches_per_rule",
         )
-        table = breaches.select(
+        shown = (
             "breach_id",
             "severity",
             "start_utc",
@@ -420,20 +420,8 @@ with tab_breaches:
             "activity_kind",
             "source_ref",
             "explanation",
-        ).rename(
-            {
-                "breach_id": "Breach",
-                "severity": "Severity",
-                "start_utc": "From (UTC)",
-                "end_utc": "To (UTC)",
-                "registry_asset_id": "Registry asset",
-                "asset_name": "Asset",
-                "rule_name": "Rule broken",
-                "activity_kind": "Kind",
-                "source_ref": "Reference",
-                "explanation": "Explanation",
-            }
         )
+        table = breaches.select(shown).rename({c: arrivals.BREACH_LABELS[c] for c in shown})
         st.dataframe(table, hide_index=True, key="product_breaches")
         st.download_button(
             "Download these breaches (CSV)",

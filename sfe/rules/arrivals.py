@@ -78,6 +78,26 @@ BREACH_COLUMNS = {
 }
 
 
+# Column labels of a breach table for people (the pages show them; CSV downloads keep them).
+BREACH_LABELS = {
+    "breach_id": "Breach",
+    "severity": "Severity",
+    "start_utc": "From (UTC)",
+    "end_utc": "To (UTC)",
+    "registry_asset_id": "Registry asset",
+    "asset_name": "Asset",
+    "product_id": "Product",
+    "rule_name": "Rule broken",
+    "rule_mode": "Mode",
+    "activity_kind": "Kind",
+    "activity_type": "Source activity",
+    "source_ref": "Reference",
+    "power_mw": "MW",
+    "detected_at_utc": "Detected (UTC)",
+    "explanation": "Explanation",
+}
+
+
 @dataclass(frozen=True)
 class ArrivalResult:
     arrivals: int  # activities judged this run (first seen)
