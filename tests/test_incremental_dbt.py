@@ -251,7 +251,7 @@ def test_incremental_build_equals_a_full_rebuild_after_new_late_and_revised_data
          str(paths.root / "dbt_target"), "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
         capture_output=True, text=True, env={**os.environ, "SFE_LAKE_DIR": str(paths.root)},
     )  # fmt: skip
-    assert dbt.returncode != 0 and "unique_fct_metering" in dbt.stdout, dbt.stdout[-3000:]
+    assert dbt.returncode != 0 and "unique_combination_fct_metering" in dbt.stdout, dbt.stdout[-3000:]
     assert _changes(paths, "fct_metering") == set()
     with duckdb.connect(str(paths.build_db), read_only=True) as con:
         untested = con.execute(
