@@ -242,12 +242,14 @@ def _now_iso() -> str:
 # Parsed frames kept for the build_partitions that follows scan_landing in the same process (see
 # parsed_in_memory): it then need not read back what was just written.
 _in_memory: OrderedDict[str, pl.DataFrame] | None = None
-_IN_MEMORY_MAX_BYTES = 4 << 30
+# 1 GiB: at 10^8 meter readings a year's monthly files are ~1 GiB each once parsed, and holding four of
+# them beside the parse of the next and the build's chunk took ingest past 8 GiB (bench/RESULTS.md).
+_IN_MEMORY_MAX_BYTES = 1 << 30
 
 
 @contextlib.contextmanager
 def parsed_in_memory() -> Iterator[None]:
-    """Within this block, files parsed by scan_landing stay in memory (up to 4 GiB, newest kept)
+    """Within this block, files parsed by scan_landing stay in memory (up to 1 GiB, newest kept)
     for build_partitions to use instead of reading parsed/ back."""
     global _in_memory
     outer, _in_memory = _in_memory, OrderedDict()
@@ -707,7 +709,7 @@ _WRITERS = 4  # Parquet writes release the GIL; a few in flight hide the per-fil
 # Parsed rows built at once (estimated from each file's rows spread over its days): bounds the
 # build's memory when a large backfill covers many days. Days are independent, so the result is
 # the same however they are grouped.
-_BUILD_CHUNK_ROWS = 10_000_000
+_BUILD_CHUNK_ROWS = 5_000_000  # ~2 GiB of rows in flight (~420 bytes per meter reading while built)
 
 
 def build_partitions(
