@@ -62,3 +62,21 @@ def test_failing_blocking_check_stops_the_build_and_is_reported(lake_paths, tmp_
     status = build_status.read(lake_paths)
     assert status.status == "failed" and "neso_eac_results" in status.message
     assert list((lake_paths.root / "quality" / "neso_eac_results").glob("*.json"))
+
+
+def test_sample_of_files_is_uniform_distinct_and_reads_one_file_at_a_time(tmp_path):
+    import polars as pl
+
+    files = []
+    for day in range(10):  # 10 files of 1,000 rows: ids 0..9999
+        path = tmp_path / f"date={day}.parquet"
+        pl.DataFrame({"id": range(day * 1000, day * 1000 + 1000)}).write_parquet(path)
+        files.append(path)
+
+    sample = quality.sample_of(files, n=2_000, seed=1)
+    ids = sample["id"]
+    assert ids.len() == 2_000 and ids.n_unique() == 2_000 and ids.min() >= 0 and ids.max() < 10_000
+    per_file = (ids // 1000).value_counts()["count"]
+    assert per_file.len() == 10 and per_file.min() > 120  # ~200 from every file, none skipped
+    assert quality.sample_of(files, n=2_000, seed=1).equals(sample)  # deterministic
+    assert quality.sample_of(files[:1], n=2_000)["id"].to_list() == list(range(1000))  # fewer: all rows
