@@ -68,8 +68,37 @@ def outcome_counts(row: dict) -> tuple:
     return row["rows_in"], row["loaded"], row["duplicates"], row["superseded"], row["rows_quarantined"]
 
 
+# Mail and session settings a developer's shell may carry; registry tests run without them.
+REGISTRY_ENV = (
+    "SFE_SMTP_HOST",
+    "SFE_SMTP_PORT",
+    "SFE_SMTP_USER",
+    "SFE_SMTP_PASSWORD",
+    "SFE_SMTP_STARTTLS",
+    "SFE_APP_URL",
+    "SFE_DEV_INBOX",
+    "SFE_SESSION_IDLE_MINUTES",
+)
+
+
 @pytest.fixture
-def world(lake_paths):
+def registry(lake_paths, monkeypatch):
+    """A fresh registry (SQLite, migrated on first use) in the test's own lake, cheap password
+    hashing, no mail server configured. Yields the lake's paths."""
+    from sfe.registry import db
+
+    from .identity_helpers import fast_password_hashing
+
+    fast_password_hashing(monkeypatch)
+    for name in REGISTRY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    db.dispose_all()
+    yield lake_paths
+    db.dispose_all()
+
+
+@pytest.fixture
+def world(registry):
     """A registry of organisations, products and assets (tests/rules_fixtures.build_world) with the
     reference product rules seeded. A test module may define its own ``world`` instead."""
     from sfe.registry import db
@@ -77,9 +106,7 @@ def world(lake_paths):
 
     from .rules_fixtures import build_world
 
-    db.dispose_all()
     built = build_world()
     with db.session() as s:
         reference.seed_reference_rules(s)
-    yield built
-    db.dispose_all()
+    return built

@@ -8,26 +8,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sfe.registry import api_keys, db, identity, mail
+from sfe.registry import api_keys, identity, mail
 from sfe.registry.access import Role
 
-from .identity_helpers import fast_password_hashing, session_token
+from .identity_helpers import session_token
 from .registry_helpers import make_principal
 
 DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
 APP = DASHBOARDS / "app.py"
 TIMEOUT = 60
 PASSWORD = "purple tractor velvet 42"
-
-
-@pytest.fixture
-def registry(lake_paths, monkeypatch):
-    fast_password_hashing(monkeypatch)
-    for name in ("SFE_SMTP_HOST", "SFE_APP_URL", "SFE_DEV_INBOX"):
-        monkeypatch.delenv(name, raising=False)
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
 
 
 def app(token: str | None = None) -> AppTest:

@@ -14,20 +14,11 @@ from sfe import notices
 from sfe.registry import db
 from sfe.registry.access import Role
 
-from .identity_helpers import fast_password_hashing, session_token
+from .identity_helpers import session_token
 from .registry_helpers import make_principal
 
 DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
 TIMEOUT = 60
-
-
-@pytest.fixture
-def registry(lake_paths, monkeypatch):
-    fast_password_hashing(monkeypatch)
-    monkeypatch.delenv("SFE_SMTP_HOST", raising=False)
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
 
 
 @pytest.fixture

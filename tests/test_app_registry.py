@@ -22,13 +22,6 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def registry(lake_paths):
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
-
-
-@pytest.fixture
 def people(registry):
     return {
         "fsp_a": make_principal("Acme Flex", Role.FSP),

@@ -25,13 +25,6 @@ except ImportError:  # tests/ imported as a package
 
 
 @pytest.fixture
-def registry(lake_paths):
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
-
-
-@pytest.fixture
 def people(registry):
     return {
         "fsp_a": make_principal("Acme Flex", Role.FSP),

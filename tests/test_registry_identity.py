@@ -19,20 +19,7 @@ from sfe.registry import audit, db, identity, mail, passwords
 from sfe.registry.access import AccessDenied, Role
 from sfe.registry.models import LoginAttempt, User, UserSession, UserToken
 
-from .identity_helpers import fast_password_hashing
-
 PASSWORD = "purple tractor velvet 42"
-SMTP_VARS = ("SFE_SMTP_HOST", "SFE_SMTP_PORT", "SFE_SMTP_USER", "SFE_SMTP_PASSWORD", "SFE_SMTP_STARTTLS")
-
-
-@pytest.fixture
-def registry(lake_paths, monkeypatch):
-    fast_password_hashing(monkeypatch)
-    for name in (*SMTP_VARS, "SFE_APP_URL", "SFE_DEV_INBOX", "SFE_SESSION_IDLE_MINUTES"):
-        monkeypatch.delenv(name, raising=False)
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
 
 
 class Clock:

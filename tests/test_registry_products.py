@@ -18,13 +18,6 @@ except ImportError:  # tests/ imported as a package
 
 
 @pytest.fixture
-def registry(lake_paths):
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
-
-
-@pytest.fixture
 def people(registry):
     return {
         "ukpn": make_principal("UK Power Networks", Role.SYSTEM_OPERATOR, operator_id="ukpn"),

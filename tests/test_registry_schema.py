@@ -12,13 +12,6 @@ from sqlalchemy import select
 from sfe.registry import db, models
 
 
-@pytest.fixture
-def registry(lake_paths):
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
-
-
 def test_migrations_match_models_and_sqlite_uses_wal(registry):
     with db.engine().connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), models.Base.metadata) == []

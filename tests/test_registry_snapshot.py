@@ -21,13 +21,6 @@ except ImportError:  # tests/ imported as a package
     from tests.registry_helpers import asset_row, make_principal
 
 
-@pytest.fixture
-def registry(lake_paths):
-    db.dispose_all()
-    yield lake_paths
-    db.dispose_all()
-
-
 def read(table: str, paths):
     data = pq.read_table(snapshot_path(table, paths))
     check_table(table, data)

@@ -32,11 +32,10 @@ UKPN = dict(source_id="ukpn_flexibility_dispatches", field="product")
 
 
 @pytest.fixture
-def registry(lake_paths):
-    db.dispose_all()
-    yield lake_paths
+def registry(registry):
+    """The shared registry, and the taxonomy's registry overrides forgotten afterwards."""
+    yield registry
     reset_db_registry()
-    db.dispose_all()
 
 
 @pytest.fixture
