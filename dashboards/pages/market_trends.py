@@ -62,14 +62,8 @@ st.caption(
     "of the averages), so that no one's revenue can be read off; their volumes are shown."
 )
 
-try:
+with data.stop_if_unavailable():
     options = data.market_trend_options()
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 if options.first_day is None:
     st.info("The warehouse has no auction results, dispatches or contracts yet.")
@@ -189,15 +183,9 @@ filters = {
     "size_bands": size_bands or None,
 }
 
-try:
+with data.stop_if_unavailable():
     trends = data.market_trends_by(granularity, breakdown, first, last, **filters)
     growth = data.market_growth(breakdown, first, last, **filters)
-except data.WarehouseNotBuilt as exc:
-    data.not_built(exc)
-    st.stop()
-except data.TableNotPublished as exc:
-    data.not_published(exc)
-    st.stop()
 
 if trends.is_empty():
     st.info(
