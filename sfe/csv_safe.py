@@ -12,6 +12,7 @@ bytes for the same table.
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -48,14 +49,34 @@ def _as_polars(frame: Any) -> pl.DataFrame:
     return pl.from_pandas(frame)  # a pandas DataFrame (Streamlit widgets sometimes hand these back)
 
 
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
+
+
+def _risky_text_columns(df: pl.DataFrame, text: list[str]) -> set[str]:
+    """The text columns with at least one cell that begins with a formula trigger.
+
+    One cheap anchored match per column; only these columns need the full rewrite (the
+    plain-number check and the concatenation), which is most of the cost of escaping.
+    """
+    if not text:
+        return set()
+    found = df.select(pl.col(name).cast(pl.String).str.contains(_TRIGGER_RE).any() for name in text).row(0)
+    return {name for name, risky in zip(text, found, strict=True) if risky}
+
+
 def escape_frame(frame: Any) -> pl.DataFrame:
     """The same table with every text column (and the header) escaped; other columns unchanged."""
     df = _as_polars(frame)
+    risky = _risky_text_columns(df, [name for name, dtype in df.schema.items() if _is_text(dtype)])
     exprs = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
-        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        if name in risky:
             exprs.append(_escape_expr(col.cast(pl.String)).alias(name))
+        elif _is_text(dtype):
+            if dtype != pl.String:  # categoricals come out as text, escaped or not
+                exprs.append(col.cast(pl.String).alias(name))
         elif isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
             exprs.append(col.dt.to_string(NAIVE_DATETIME_FORMAT).alias(name))
         elif isinstance(dtype, pl.List | pl.Array | pl.Struct | pl.Object):
@@ -71,4 +92,7 @@ def to_csv(frame: Any) -> str:
 
 
 def to_csv_bytes(frame: Any) -> bytes:
-    return to_csv(frame).encode("utf-8")
+    """``to_csv`` as UTF-8 bytes, written straight into a buffer (no intermediate str)."""
+    buffer = io.BytesIO()
+    escape_frame(frame).write_csv(buffer, datetime_format=DATETIME_FORMAT, date_format="%Y-%m-%d")
+    return buffer.getvalue()

@@ -242,16 +242,29 @@ def json_ready(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(exprs) if exprs else df
 
 
-def json_rows(df: pl.DataFrame) -> str:
-    """The rows as a JSON array of objects (Polars writes it; no Python object per cell)."""
+def json_rows_bytes(df: pl.DataFrame) -> bytes:
+    """The rows as a JSON array of objects, UTF-8 (Polars writes it into a buffer: no Python object
+    per cell, no intermediate str)."""
     if df.width == 0:
-        return "[]"
-    return json_ready(df).write_json()
+        return b"[]"
+    buffer = io.BytesIO()
+    json_ready(df).write_json(buffer)
+    return buffer.getvalue()
+
+
+def json_rows(df: pl.DataFrame) -> str:
+    """``json_rows_bytes`` as text."""
+    return json_rows_bytes(df).decode()
+
+
+def _json_body(head: dict[str, Any], df: pl.DataFrame) -> bytes:
+    """``{**head, "data": rows}`` as bytes: the rows' JSON is spliced in, never parsed again."""
+    return b"".join((json.dumps(head)[:-1].encode(), b', "data": ', json_rows_bytes(df), b"}"))
 
 
 def records(df: pl.DataFrame) -> list[dict[str, Any]]:
     """The rows as JSON-ready dicts (the same text as ``json_rows``, parsed)."""
-    return json.loads(json_rows(df))
+    return json.loads(json_rows_bytes(df))
 
 
 def parquet_bytes(df: pl.DataFrame) -> bytes:
@@ -291,9 +304,8 @@ def page_response(request: Request, page: queries.Page, fmt: str, name: str) -> 
     headers = {"X-Total-Count": str(page.total), "Link": link}
     if fmt != "json":
         return _file_response(page.rows, fmt, name, headers)
-    head = json.dumps({"total": page.total, "limit": page.limit, "offset": page.offset, "next": next_url})
-    body = head[:-1] + ', "data": ' + json_rows(page.rows) + "}"
-    return Response(body, media_type=JSON_MEDIA_TYPE, headers=headers)
+    head = {"total": page.total, "limit": page.limit, "offset": page.offset, "next": next_url}
+    return Response(_json_body(head, page.rows), media_type=JSON_MEDIA_TYPE, headers=headers)
 
 
 def table_response(frame: pl.DataFrame, fmt: str, name: str, **extra: Any) -> Response:
@@ -301,6 +313,5 @@ def table_response(frame: pl.DataFrame, fmt: str, name: str, **extra: Any) -> Re
     headers = {"X-Total-Count": str(frame.height)}
     if fmt != "json":
         return _file_response(frame, fmt, name, headers)
-    head = json.dumps({**extra, "total": frame.height})
-    body = head[:-1] + ', "data": ' + json_rows(frame) + "}"
+    body = _json_body({**extra, "total": frame.height}, frame)
     return Response(body, media_type=JSON_MEDIA_TYPE, headers=headers)
