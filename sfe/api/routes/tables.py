@@ -8,16 +8,21 @@ Parquet; 400/401/403/422/429/503 as JSON errors).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 
 from sfe import csv_safe, queries
-from sfe.api import schemas, scoping
+from sfe.api import schemas, scoping, security
 from sfe.api.common import (
     DB,
+    FORMATS,
     ApiError,
     Format,
     From,
@@ -28,6 +33,7 @@ from sfe.api.common import (
     error_responses,
     list_values,
     page_response,
+    serving_db,
     tabular_content,
     time_range,
 )
@@ -137,7 +143,80 @@ def _endpoint(dataset: Dataset):
     endpoint.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
     endpoint.__name__ = dataset.name.replace("-", "_")
     endpoint.__doc__ = dataset.description
+    endpoint.plain_params = _plain_params(dataset)  # type: ignore[attr-defined]
     return endpoint
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def _bounded_int(text: str | None, default: int, low: int, high: int) -> int | None:
+    if text is None:
+        return default
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def _plain_params(dataset: Dataset) -> Callable[[QueryParams], dict[str, Any] | None]:
+    """The endpoint's keyword arguments read from the query string as FastAPI reads them (last value
+    of a single parameter, every value of a list, an absent list is None), or None when a parameter
+    needs FastAPI's validation: a limit/offset that is not plain digits in range, a format or choice
+    outside its values. Only values every check would accept pass here; all else goes to FastAPI."""
+    has_time = dataset.spec.time_column is not None
+
+    def parse(query: QueryParams) -> dict[str, Any] | None:
+        params: dict[str, Any] = {}
+        if has_time:
+            params["from_"], params["to"] = query.get("from"), query.get("to")
+        for f in dataset.list_filters:
+            params[f.param] = query.getlist(f.param) or None
+        for choice in dataset.choices:
+            params[choice.param] = query.get(choice.param, choice.default)
+            if params[choice.param] not in choice.values:
+                return None
+        params["limit"] = _bounded_int(query.get("limit"), queries.DEFAULT_LIMIT, 1, queries.MAX_LIMIT)
+        params["offset"] = _bounded_int(query.get("offset"), 0, 0, 2**62)
+        params["format"] = query.get("format", "json")
+        if params["limit"] is None or params["offset"] is None or params["format"] not in FORMATS:
+            return None
+        return params
+
+    return parse
+
+
+class TableRoute(APIRoute):
+    """A table route that skips FastAPI's per-parameter validation when the query is plainly valid.
+
+    FastAPI validates each declared parameter through pydantic on every request (~0.4 ms for a
+    route with a dozen filters, a tenth of a small query). When ``plain_params`` can read every
+    parameter as FastAPI would, the endpoint is called with those values directly (credentials and
+    the warehouse resolved by the same dependencies, called in turn); anything else (a value FastAPI
+    would reject or coerce, or a test's dependency override) takes FastAPI's own handler, so errors
+    and the OpenAPI document (built from the endpoint's signature) are exactly FastAPI's.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        standard = super().get_route_handler()
+        endpoint = self.endpoint
+        plain_params = endpoint.plain_params  # type: ignore[attr-defined]
+        scoped = "principal" in inspect.signature(endpoint).parameters
+
+        async def handler(request: Request) -> Response:
+            params = None if request.app.dependency_overrides else plain_params(request.query_params)
+            if params is None:
+                return await standard(request)
+            if scoped:
+                bearer = await security.bearer_scheme(request)
+                header_key = await security.api_key_scheme(request)
+                params["principal"] = await scoping.current_principal(
+                    await security.optional_principal(request, bearer, header_key)
+                )
+            db = await serving_db()
+            return await run_in_threadpool(endpoint, request=request, db=db, **params)
+
+        return handler
 
 
 def add_table_routes(router: APIRouter, datasets: Iterable[Dataset]) -> None:
@@ -156,4 +235,5 @@ def add_table_routes(router: APIRouter, datasets: Iterable[Dataset]) -> None:
             response_model=schemas.page_model(dataset),
             responses={200: tabular_content(example, _example_csv(dataset)), **error_responses(*codes)},
             operation_id=dataset.name.replace("-", "_"),
+            route_class_override=TableRoute,
         )
