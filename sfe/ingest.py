@@ -70,12 +70,17 @@ class FileRecord:
         return [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1)]
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> str:
+# zstd level for the parsed copies: level 1 encodes them ~15% faster than the default (3) for
+# a file a few percent larger; the raw partitions keep the default (their bytes are checksummed).
+_PARSED_ZSTD_LEVEL = 1
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path, *, zstd_level: int | None = None) -> str:
     """Write ``df`` to ``path`` via a temp file and a rename; returns the file's SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     buffer = io.BytesIO()
-    df.write_parquet(buffer, compression="zstd", statistics=True)
+    df.write_parquet(buffer, compression="zstd", compression_level=zstd_level, statistics=True)
     data = buffer.getbuffer()
     with open(tmp, "wb") as fh:
         fh.write(data)
@@ -299,7 +304,9 @@ def _store(
         record.status, record.reason = "rejected", str(parsed)
         return
     rows = parsed.rows.with_columns(pl.lit(record.sha256).alias("source_file_sha256"))
-    write_parquet_atomic(rows, paths.parsed / src.source_id / f"{record.sha256}.parquet")
+    write_parquet_atomic(
+        rows, paths.parsed / src.source_id / f"{record.sha256}.parquet", zstd_level=_PARSED_ZSTD_LEVEL
+    )
     _remember_parsed(record.sha256, rows)
     if parsed.quarantined.height:
         write_parquet_atomic(
@@ -429,9 +436,24 @@ class PartitionResult:
     superseded: int
 
 
+_HASH_MIX = 0x9E3779B97F4A7C15  # odd 64-bit multiplier (2^64 / golden ratio): spreads each column's hash
+
+
 def _row_hashes(df: pl.DataFrame, *column_sets: list[str]) -> tuple[pl.Series, ...]:
-    """A 64-bit hash of each row's values in each set of columns (computed side by side)."""
-    hashes = df.select(pl.struct(columns).hash().alias(f"h{i}") for i, columns in enumerate(column_sets))
+    """A 64-bit hash of each row's values in each set of columns (computed side by side).
+
+    Each column is hashed on its own and the hashes are mixed (wrapping multiply-add): several
+    times cheaper than hashing a struct of the columns. Equal rows get equal hashes either way,
+    and callers compare rows whose hashes are equal, so a collision costs time, never a result.
+    """
+
+    def mixed(columns: list[str]) -> pl.Expr:
+        combined = pl.col(columns[0]).hash(seed=0)
+        for position, column in enumerate(columns[1:], start=1):
+            combined = combined * _HASH_MIX + pl.col(column).hash(seed=position)
+        return combined
+
+    hashes = df.select(mixed(columns).alias(f"h{i}") for i, columns in enumerate(column_sets))
     return tuple(hashes.get_columns())
 
 

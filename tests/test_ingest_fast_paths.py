@@ -91,6 +91,26 @@ def _random_rows(rng: random.Random, n: int) -> pl.DataFrame:
     )
 
 
+def test_row_hashes_are_equal_for_equal_rows_and_tell_swapped_values_apart():
+    """Rows equal value by value (0.0 and -0.0, NaN and NaN, null and null) hash alike, which the
+    duplicate flags rely on; values swapped between columns do not."""
+    rows = _random_rows(random.Random(5), 400)
+    columns = [PARTITION_COLUMN, "k", "v", "x"]
+    hashes, key_hashes = ingest._row_hashes(rows, columns, ["k"])
+    assert hashes.dtype == key_hashes.dtype == pl.UInt64
+    # As many distinct hashes as distinct rows, and rows of one hash all equal: no collision here.
+    assert hashes.n_unique() == rows.select(pl.struct(columns).n_unique()).item()
+    assert rows.group_by(hashes.alias("h")).agg(pl.struct(columns).n_unique().alias("n"))["n"].max() == 1
+    assert key_hashes.n_unique() == rows["k"].n_unique()
+    floats = pl.DataFrame({"a": [0.0, -0.0, float("nan"), float("nan"), None, None]})
+    assert (
+        ingest._row_hashes(floats, ["a"])[0].to_list()[::2]
+        == ingest._row_hashes(floats, ["a"])[0].to_list()[1::2]
+    )
+    (swapped,) = ingest._row_hashes(pl.DataFrame({"a": [1, 2], "b": [2, 1]}), ["a", "b"])
+    assert swapped.n_unique() == 2
+
+
 @pytest.mark.parametrize("colliding_hashes", [False, True])
 def test_outcomes_equal_the_rule_as_written(monkeypatch, colliding_hashes):
     if colliding_hashes:  # every row hashes alike: the full comparison must decide everything
