@@ -5,6 +5,8 @@
 --                        stacking rule is named too);
 --   forbidden_stacking   the same SO, different products, and a stacking rule (int_conflict_stacking_rules,
 --                        which may be empty) forbids the pair.
+-- An exclusivity rule with a margin also forbids the other product less than margin_min before or after
+-- (the pair is reported with the gap between the windows, gap_minutes, and no overlap).
 -- The same SO and product overlapping itself (e.g. two contracts of one unit) is the SO's own booking, not
 -- a market conflict.
 -- A dispatch that exercises a commitment shares its engagement: when a pair's commitment has a dispatch of
@@ -19,7 +21,15 @@ with activities as (
 ),
 
 rules as (
-    select * from {{ ref('int_conflict_stacking_rules') }}
+    select
+        *,
+        cast(round(coalesce(margin_min, 0) * 60) as bigint) as margin_s
+    from {{ ref('int_conflict_stacking_rules') }}
+),
+
+-- The widest margin any rule has: how far apart two activities may be and still be compared.
+widest_margin as (
+    select coalesce(max(margin_s), 0) as margin_s from rules
 ),
 
 calendar as (
@@ -40,8 +50,8 @@ candidate_assets as (
     where product_id in (select product_id from rules)
 ),
 
--- Pairs are searched per asset and UTC day (an activity is in every day it touches), not over an asset's
--- whole history.
+-- Pairs are searched per asset and UTC day (an activity is in every day it or its widest margin
+-- touches), not over an asset's whole history.
 activity_days as (
     select
         a.activity_key,
@@ -53,11 +63,12 @@ activity_days as (
         a.end_utc,
         calendar.bucket_date
     from activities as a
+    cross join widest_margin as m
     inner join candidate_assets
         on a.asset_id = candidate_assets.asset_id
     inner join calendar
-        on calendar.bucket_date >= cast(a.start_utc as date)
-        and calendar.bucket_date <= cast(a.end_utc as date)
+        on calendar.bucket_date >= cast({{ dbt.dateadd('second', '-m.margin_s', 'a.start_utc') }} as date)
+        and calendar.bucket_date <= cast({{ dbt.dateadd('second', 'm.margin_s', 'a.end_utc') }} as date)
 ),
 
 overlapping as (
@@ -66,12 +77,13 @@ overlapping as (
         a.activity_key as activity_key_a,
         b.activity_key as activity_key_b
     from activity_days as a
+    cross join widest_margin as m
     inner join activity_days as b
         on a.asset_id = b.asset_id
         and a.bucket_date = b.bucket_date
         and a.engagement_key < b.engagement_key
-        and a.start_utc < b.end_utc
-        and b.start_utc < a.end_utc
+        and a.start_utc < {{ dbt.dateadd('second', 'm.margin_s', 'b.end_utc') }}
+        and b.start_utc < {{ dbt.dateadd('second', 'm.margin_s', 'a.end_utc') }}
         and (
             a.operator_id <> b.operator_id
             or (a.product_id <> b.product_id
@@ -110,8 +122,10 @@ pairs as (
         b.end_utc as end_b_utc,
         b.power_mw as power_mw_b,
         b.source_id as source_id_b,
-        greatest(a.start_utc, b.start_utc) as overlap_start_utc,
-        least(a.end_utc, b.end_utc) as overlap_end_utc,
+        -- The overlap, or for activities apart (within a rule's margin) the gap between them.
+        least(greatest(a.start_utc, b.start_utc), least(a.end_utc, b.end_utc)) as overlap_start_utc,
+        greatest(greatest(a.start_utc, b.start_utc), least(a.end_utc, b.end_utc)) as overlap_end_utc,
+        a.start_utc < b.end_utc and b.start_utc < a.end_utc as is_overlapping,
         a.operator_id <> b.operator_id as is_cross_so,
         case when a.activity_class = 'dispatch' then 2 else 1 end as class_rank_a,
         case when b.activity_class = 'dispatch' then 2 else 1 end as class_rank_b
@@ -122,13 +136,16 @@ pairs as (
         on o.activity_key_b = b.activity_key
 ),
 
--- A rule of either side's product that names the other side's product (or any product).
+-- A rule of either side's product that names the other side's product (or any product), for pairs that
+-- overlap or are closer than the rule's margin.
 rule_hits as (
     select p.activity_key_a, p.activity_key_b, r.rule_id, r.rule_name, r.mode, r.explanation, r.rule_source
     from pairs as p
     inner join rules as r
         on r.product_id = p.product_id_a
         and (r.other_product_id = p.product_id_b or r.other_product_id is null)
+        and p.start_a_utc < {{ dbt.dateadd('second', 'r.margin_s', 'p.end_b_utc') }}
+        and p.start_b_utc < {{ dbt.dateadd('second', 'r.margin_s', 'p.end_a_utc') }}
 
     union all
 
@@ -137,6 +154,8 @@ rule_hits as (
     inner join rules as r
         on r.product_id = p.product_id_b
         and (r.other_product_id = p.product_id_a or r.other_product_id is null)
+        and p.start_a_utc < {{ dbt.dateadd('second', 'r.margin_s', 'p.end_b_utc') }}
+        and p.start_b_utc < {{ dbt.dateadd('second', 'r.margin_s', 'p.end_a_utc') }}
 ),
 
 strongest_rule as (
@@ -162,7 +181,7 @@ candidates as (
         on p.activity_key_a = r.activity_key_a
         and p.activity_key_b = r.activity_key_b
         and r.rule_pick = 1
-    where p.is_cross_so or r.rule_id is not null
+    where (p.is_cross_so and p.is_overlapping) or r.rule_id is not null
 ),
 
 -- Pairs of the same two engagements where the other pair is more of a dispatch on one side and no less on
@@ -185,7 +204,7 @@ reported as (
     select
         c.*,
         case
-            when not c.is_cross_so and c.rule_mode = 'notify' then 1
+            when (not c.is_cross_so or not c.is_overlapping) and c.rule_mode = 'notify' then 1
             else least(
                 c.class_rank_a + c.class_rank_b - 1 + case when c.rule_mode = 'block' then 1 else 0 end, 3
             )
@@ -246,7 +265,7 @@ select
         "'CF-'",
         "upper(substring(" ~ dbt.hash(dbt.concat(["'asset|'", 'activity_key_a', "'|'", 'activity_key_b'])) ~ ", 1, 16))"
     ]) }} as conflict_id,
-    case when is_cross_so then 'cross_so_overlap' else 'forbidden_stacking' end as conflict_kind,
+    case when is_cross_so and is_overlapping then 'cross_so_overlap' else 'forbidden_stacking' end as conflict_kind,
     case severity_rank when 3 then 'high' when 2 then 'medium' else 'low' end as severity,
     cast(severity_rank as integer) as severity_rank,
     'asset' as conflict_scope,
@@ -280,14 +299,18 @@ select
     source_id_b,
     overlap_start_utc,
     overlap_end_utc,
-    {{ dbt.datediff('overlap_start_utc', 'overlap_end_utc', 'minute') }} as overlap_minutes,
+    case when is_overlapping then {{ dbt.datediff('overlap_start_utc', 'overlap_end_utc', 'minute') }} else 0 end
+        as overlap_minutes,
+    case when is_overlapping then 0 else {{ dbt.datediff('overlap_start_utc', 'overlap_end_utc', 'minute') }} end
+        as gap_minutes,
     {{ dbt.concat([
         'upper(operator_id_a)', "' '", "replace(activity_type_a, '_', ' ')", "' '", 'source_ref_a',
         "' ('", 'product_id_a', "') and '",
         'upper(operator_id_b)', "' '", "replace(activity_type_b, '_', ' ')", "' '", 'source_ref_b',
-        "' ('", 'product_id_b', "') overlap on the asset for '",
+        "' ('", 'product_id_b', "') '",
+        "case when is_overlapping then 'overlap on the asset for ' else 'are within a rule''s margin on the asset: ' end",
         'cast(' ~ dbt.datediff('overlap_start_utc', 'overlap_end_utc', 'minute') ~ ' as varchar)',
-        "' min from '", 'cast(overlap_start_utc as varchar)',
+        "case when is_overlapping then ' min from ' else ' min apart from ' end", 'cast(overlap_start_utc as varchar)',
         "coalesce(" ~ dbt.concat(["'; '", 'rule_name', "': '", 'rule_explanation']) ~ ", '')"
     ]) }} as explanation,
     rule_id as detected_rule_id,

@@ -9,8 +9,9 @@
 -- and the facts), so rules join activities directly. The taxonomy holds no stacking rules: deriving
 -- defaults from it (e.g. "one NESO service per direction") would flag units that legitimately split
 -- their MW between services, so without registry rules the mart reports cross-SO conflicts only.
--- An exclusivity rule's margin (minutes before and after) is named in its explanation; the mart compares
--- the activities' own windows.
+-- An exclusivity rule's margin (minutes before and after) widens the window it forbids: activities of the
+-- two products less than margin_min apart conflict too (mart_market_conflicts reports them with
+-- gap_minutes). Stacking rules have no margin (0).
 with registry_rules as (
     select
         rule_id,
@@ -19,6 +20,7 @@ with registry_rules as (
         product_id,
         other_product_id,
         mode,
+        margin_min,
         explanation
     from {{ ref('stg_registry__product_stacking_rules') }}
 )
@@ -30,6 +32,7 @@ select
     cast(product_id as varchar) as product_id,
     cast(other_product_id as varchar) as other_product_id,
     cast(mode as varchar) as mode,
+    cast(coalesce(margin_min, 0) as double) as margin_min,
     cast(explanation as varchar) as explanation,
     cast('registry' as varchar) as rule_source
 from registry_rules
