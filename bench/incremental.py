@@ -129,12 +129,13 @@ def dagster_step_times() -> str:
 
 
 def latest_run_results() -> Path | None:
-    """run_results.json of the newest `dbt build` (dagster-dbt gives each invocation a target folder)."""
-    from sfe.config import DBT_PROJECT_DIR
+    """run_results.json of the lake's last `dbt build` (in its dbt target folder)."""
+    from pipelines.defs.warehouse.assets import dbt_target_path
 
-    found = sorted((DBT_PROJECT_DIR / "target").glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
-    builds = [p for p in found if json.loads(p.read_text(encoding="utf-8"))["args"].get("which") == "build"]
-    return builds[-1] if builds else None
+    found = dbt_target_path() / "run_results.json"
+    if not found.is_file() or json.loads(found.read_text(encoding="utf-8"))["args"].get("which") != "build":
+        return None
+    return found
 
 
 def dbt_time_profile(run_results: Path | None) -> str:

@@ -104,6 +104,14 @@ def _changes(paths: LakePaths, fact: str) -> set[tuple[str, date | None]]:
 
 
 @pytest.mark.slow
+def _dbt_node_kinds() -> set[str]:
+    """Resource types the lake's last `dbt build` ran (its run_results.json)."""
+    from pipelines.defs.warehouse.assets import dbt_target_path
+
+    results = json.loads((dbt_target_path() / "run_results.json").read_text(encoding="utf-8"))
+    return {node["unique_id"].split(".")[0] for node in results["results"]}
+
+
 def test_incremental_build_equals_a_full_rebuild_after_new_late_and_revised_data(lake_paths):
     paths = lake_paths
     generate(paths, assets=20, days=10, start=START, seed=7, progress=False)
@@ -201,6 +209,9 @@ def test_incremental_build_equals_a_full_rebuild_after_new_late_and_revised_data
 
     pipeline.build()
     incremental = _facts(paths)
+    # The dbt project is unchanged since its unit tests passed in the first build: not run again.
+    assert "unit_test" not in _dbt_node_kinds(), "an incremental build of an unchanged project ran unit tests"
+    assert "test" in _dbt_node_kinds()
     assert _changes(paths, "fct_metering") == {("meter_readings", d) for d in (LATE_DAY, REREAD_DAY, new_day)}
     for fact in ("fct_dispatch", "fct_settlement"):
         changes = _changes(paths, fact)
@@ -209,6 +220,7 @@ def test_incremental_build_equals_a_full_rebuild_after_new_late_and_revised_data
 
     pipeline.build(full_refresh=True)
     assert all(_changes(paths, fact) == {("*", None)} for fact in FACTS)
+    assert "unit_test" in _dbt_node_kinds(), "a full refresh did not run the unit tests"
     rebuilt = _facts(paths)
     for fact in FACTS:
         assert len(incremental[fact]) == len(rebuilt[fact]), fact
