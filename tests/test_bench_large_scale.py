@@ -77,7 +77,7 @@ def test_tree_run_splits_stages_by_progress_step_and_keeps_each_stage_peak(tmp_p
     ingest, dbt = run.stages["ingest"], run.stages["dbt build + publish"]
     assert dbt.peak_bytes >= 300 * MIB > ingest.peak_bytes > 0
     assert run.peak_bytes == dbt.peak_bytes
-    assert ingest.seconds + dbt.seconds <= run.seconds
+    assert ingest.seconds + dbt.seconds <= run.seconds + 1e-6  # the same clock, summed in parts
     assert ingest.seconds >= 1.0 and dbt.seconds >= 1.0  # time is charged to the step under way
     assert "elexon_boalf" in (tmp_path / "run.log").read_text()  # the output is kept in the log
 
