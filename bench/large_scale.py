@@ -9,6 +9,11 @@ ingest and dbt build + publish stages. Target: the peak stays ≤ 8 GiB on a 2-c
 
 5,800 assets × 365 days × 48 half hours = 101.6 M meter readings (5,000 assets make only 87.6 M).
 Needs ~25 GB of free disk in --work (landing CSV, parsed and raw Parquet, build and published DuckDB).
+
+Then one new day at that scale (unless --no-new-day): one day more is generated and its rows held back
+from the landing files (bench.incremental.split_off_day); after the full build they land as one small
+file per source file, as a day's deliveries would, and `sfe build` runs again. Its time is compared
+with the full build's (ingest + dbt build + publish; generation left out).
 """
 
 from __future__ import annotations
@@ -154,8 +159,45 @@ def _gib(n: int) -> str:
     return f"{n / GIB:.1f} GiB"
 
 
+def hold_back_last_day(paths, held: Path) -> int:
+    """Take the rows of the generated range's last day out of every landing file into `held`/ (one
+    small file per landing file that has any, named for the day); the number of files held back."""
+    from bench.incremental import split_off_day
+    from sfe.sources import CONNECTORS
+
+    manifest = json.loads((paths.generated / "manifest.json").read_text(encoding="utf-8"))
+    day = datetime.fromisoformat(manifest["range"]["last_settlement_date"]).date()
+    shutil.rmtree(held, ignore_errors=True)
+    held.mkdir(parents=True)
+    count = 0
+    for source_id in CONNECTORS:
+        for path in sorted(paths.landing_dir(source_id).glob("*")):
+            if path.stem.endswith(f"_{day.isoformat()}"):  # held back by an earlier run, then landed
+                (held / source_id).mkdir(exist_ok=True)
+                os.replace(path, held / source_id / path.name)
+                count += 1
+                continue
+            split = split_off_day(path, source_id, day)
+            if split is None:
+                continue
+            rest, day_rows = split
+            target = held / source_id / f"{path.stem}_{day.isoformat()}{path.suffix}"
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(day_rows)
+            path.write_bytes(rest)
+            count += 1
+    (held / "DONE").write_text(day.isoformat())  # a --reuse run knows the split is complete
+    return count
+
+
 def bench_large(
-    work: Path, assets: int, days: int, *, meter_files_one_by_one: bool = False, reuse: bool = False
+    work: Path,
+    assets: int,
+    days: int,
+    *,
+    meter_files_one_by_one: bool = False,
+    reuse: bool = False,
+    new_day: bool = True,
 ) -> list[tuple[str, str]]:
     """Generate and build a lake of `assets` × `days` in `work`/lake; per-stage time and peak memory.
 
@@ -163,9 +205,13 @@ def bench_large(
     at a time (`sfe ingest --source meter_readings FILE` each), before `sfe build` ingests the rest
     and builds; so no ingest run holds a year of readings.
     reuse: keep the landing files of an earlier run of the same scale (nothing else of its lake).
+    new_day: generate one day more, hold its rows back, and after the full build time `sfe build`
+    of that one new day.
     """
     from sfe.config import LakePaths
 
+    generated_days = days + 1 if new_day else days
+    held = work / "new_day"
     paths = LakePaths(work / "lake")
     paths.root.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SFE_LAKE_DIR": str(paths.root)}
@@ -174,17 +220,22 @@ def bench_large(
     manifest_path = paths.generated / "manifest.json"
     runs: list[TreeRun] = []
     params = json.loads(manifest_path.read_text())["parameters"] if manifest_path.exists() else {}
-    if reuse and (params.get("assets"), params.get("days")) == (assets, days):
+    if reuse and (params.get("assets"), params.get("days")) == (assets, generated_days):
         for entry in paths.root.iterdir():  # start from the landing files alone
             if entry.is_dir() and entry.name not in ("landing", "generated"):
                 shutil.rmtree(entry)
             elif entry.is_file():
                 entry.unlink()
     else:
-        generated = TreeRun([sfe, "generate", "--assets", str(assets), "--days", str(days)], env, log)
+        shutil.rmtree(held, ignore_errors=True)
+        command = [sfe, "generate", "--assets", str(assets), "--days", str(generated_days)]
+        generated = TreeRun(command, env, log)
         runs.append(generated.run("generate"))
         if generated.returncode != 0:
             raise RuntimeError(f"sfe generate failed (exit {generated.returncode}); see {log}")
+    if new_day and not (held / "DONE").exists():
+        hold_back_last_day(paths, held)
+    held_files = sorted(p for p in held.rglob("*") if p.is_file() and p.name != "DONE") if new_day else []
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     landing_bytes = _size(paths.landing)
     failed: TreeRun | None = None
@@ -216,6 +267,7 @@ def bench_large(
             total.seconds += figures.seconds
             total.peak_bytes = max(total.peak_bytes, figures.peak_bytes)
     readings = sum(f["rows"] for f in manifest["files"] if f["source_id"] == "meter_readings")
+    generated_note = f" (of {generated_days} days; the last one held back)" if new_day else ""
     peak = max(run.peak_bytes for run in runs)
     scale = f"{assets:,} assets × {days} days"
     times = " + ".join(f"{name} {s.seconds:.0f} s" for name, s in stages.items())
@@ -233,13 +285,35 @@ def bench_large(
         f"landing {_gib(landing_bytes)}, raw {_gib(_size(paths.root / 'raw'))}, "
         f"warehouse {_gib(_size(paths.root / 'warehouse'))}"
     )
+    extra = []
+    if new_day and failed is None:
+        full_build = sum(s.seconds for name, s in stages.items() if name != "generate")
+        for file in held_files:  # the day's deliveries land
+            os.replace(file, paths.landing_dir(file.parent.name) / file.name)
+        shutil.rmtree(held)
+        day_run = TreeRun([sfe, "build"], env, log, stage_of=_build_stage).run("ingest")
+        day_times = " + ".join(f"{name} {s.seconds:.1f} s" for name, s in day_run.stages.items())
+        ratio = day_run.seconds / full_build
+        if day_run.returncode != 0:
+            outcome = f"`sfe build` FAILED (exit {day_run.returncode}); see {log}"
+        else:
+            outcome = (
+                f"{day_times} = **{day_run.seconds:.1f} s**, peak {_gib(day_run.peak_bytes)} → "
+                f"**{ratio:.1%} of the full build** ({full_build:.0f} s without generation; target ≤ 5%: "
+                f"{'met' if ratio <= 0.05 else 'MISSED'})"
+            )
+        extra.append((f"large build ({scale}): one new day ({len(held_files)} small files)", outcome))
     return [
         (f"large build ({scale}): time", f"{times} = **{total / 60:.1f} min**"),
         (
             f"large build ({scale}): peak memory (process tree RSS)",
             f"{peaks} → **{_gib(peak)}** (target ≤ 8 GiB: {verdict})",
         ),
-        (f"large build ({scale}): rows, disk", f"{readings:,} meter readings generated → {fct}; {disk}"),
+        (
+            f"large build ({scale}): rows, disk",
+            f"{readings:,} meter readings generated{generated_note} → {fct}; {disk}",
+        ),
+        *extra,
     ]
 
 
@@ -259,10 +333,14 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="keep --work's lake if generated at this scale (implies --keep)"
     )
+    parser.add_argument(
+        "--no-new-day", action="store_true", help="skip the one-new-day build after the full build"
+    )
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     if not args.reuse:
         shutil.rmtree(args.work / "lake", ignore_errors=True)
+        shutil.rmtree(args.work / "new_day", ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
     try:
         results = bench_large(
@@ -271,6 +349,7 @@ def main() -> None:
             args.days,
             meter_files_one_by_one=args.meter_files_one_by_one,
             reuse=args.reuse,
+            new_day=not args.no_new_day,
         )
     finally:
         if not (args.keep or args.reuse):
