@@ -138,6 +138,17 @@ def latest_run_results() -> Path | None:
     return found
 
 
+def slowest_nodes(run_results: Path | None, n: int = 6) -> str:
+    """The `n` dbt nodes that took longest in a build, with their seconds."""
+    if run_results is None:
+        return "no run_results.json"
+    results = json.loads(run_results.read_text(encoding="utf-8"))["results"]
+    top = sorted(results, key=lambda node: node["execution_time"], reverse=True)[:n]
+    # test.<project>.<name>.<hash>; model.<project>.<name>; unit_test.<project>.<model>.<name>
+    names = [node["unique_id"].split(".")[2 if node["unique_id"].startswith("test.") else -1] for node in top]
+    return ", ".join(f"{name} {node['execution_time']:.1f} s" for name, node in zip(names, top, strict=True))
+
+
 def dbt_time_profile(run_results: Path | None) -> str:
     """Where a `dbt build` spent its time: wall, then node time by kind and on the incremental facts."""
     if run_results is None:

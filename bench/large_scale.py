@@ -297,10 +297,15 @@ def bench_large(
         if day_run.returncode != 0:
             outcome = f"`sfe build` FAILED (exit {day_run.returncode}); see {log}"
         else:
+            from bench.incremental import dbt_time_profile, slowest_nodes
+
+            run_results = paths.warehouse / "dbt_target" / "run_results.json"
+            run_results = run_results if run_results.is_file() else None
             outcome = (
                 f"{day_times} = **{day_run.seconds:.1f} s**, peak {_gib(day_run.peak_bytes)} → "
                 f"**{ratio:.1%} of the full build** ({full_build:.0f} s without generation; target ≤ 5%: "
-                f"{'met' if ratio <= 0.05 else 'MISSED'})"
+                f"{'met' if ratio <= 0.05 else 'MISSED'}); dbt build {dbt_time_profile(run_results)}; "
+                f"slowest: {slowest_nodes(run_results)}"
             )
         extra.append((f"large build ({scale}): one new day ({len(held_files)} small files)", outcome))
     return [
