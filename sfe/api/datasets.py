@@ -808,8 +808,21 @@ MARKET_CONFLICT_COLUMNS = (
         "2025-03-16T16:30:00+00:00",
         "Start of the overlap (UTC). `from`/`to` apply to this instant.",
     ),
-    C("overlap_end_utc", INSTANT, "2025-03-16T17:00:00+00:00", "End of the overlap (UTC), exclusive."),
-    C("overlap_minutes", INT, 30, "Length of the overlap, minutes."),
+    C(
+        "overlap_end_utc",
+        INSTANT,
+        "2025-03-16T17:00:00+00:00",
+        "End of the overlap (UTC), exclusive. For activities apart but within an exclusivity rule's "
+        "margin, overlap_start_utc..overlap_end_utc is the gap between them.",
+    ),
+    C("overlap_minutes", INT, 30, "Length of the overlap, minutes (0 for activities within a margin)."),
+    C(
+        "gap_minutes",
+        INT,
+        0,
+        "Minutes between the two activities when an exclusivity rule's margin forbids them that close "
+        "without overlapping; 0 when they overlap.",
+    ),
     C(
         "explanation",
         STR,
