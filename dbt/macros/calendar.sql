@@ -59,3 +59,19 @@
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{# One row per UTC day a window [start, end) touches, as a select-list expression that multiplies its row
+   (e.g. to join windows per day instead of over all history). Set-returning functions differ by
+   warehouse; this is DuckDB's (the session runs in UTC, so the casts give UTC days). An empty window
+   gives no row. #}
+{% macro utc_days_touched(start_expr, end_expr) -%}
+    {{ return(adapter.dispatch('utc_days_touched', 'sfe')(start_expr, end_expr)) }}
+{%- endmacro %}
+
+{% macro default__utc_days_touched(start_expr, end_expr) -%}
+    unnest(generate_series(
+        cast({{ start_expr }} as date),
+        cast(({{ end_expr }}) - interval 1 microsecond as date),
+        interval 1 day
+    ))
+{%- endmacro %}

@@ -60,17 +60,41 @@ neso_unit_prices as (
     where operator_id = 'neso' and utilisation_price_gbp_per_mwh is not null
 ),
 
+-- Holdings and instructions meet per product and UTC day (a window is in every day it touches), so the
+-- join grows with the rows of a day, not with a year of unit results per instruction.
+neso_instruction_days as (
+    select
+        dispatch_id,
+        product_id,
+        start_utc,
+        end_utc,
+        {{ utc_days_touched('start_utc', 'end_utc') }} as bucket_day
+    from instructions
+    where operator_id = 'neso'
+),
+
+unit_result_days as (
+    select
+        unit_name,
+        product_id,
+        delivery_start_utc,
+        delivery_end_utc,
+        executed_volume_mw,
+        {{ utc_days_touched('delivery_start_utc', 'delivery_end_utc') }} as bucket_day
+    from {{ ref('fct_auction_unit_result') }}
+),
+
 neso_holdings as (
     select
         i.dispatch_id,
         u.unit_name,
         max(u.executed_volume_mw) as offer_mw
-    from instructions as i
-    inner join {{ ref('fct_auction_unit_result') }} as u
+    from neso_instruction_days as i
+    inner join unit_result_days as u
         on u.product_id = i.product_id
+        and u.bucket_day = i.bucket_day
         and u.delivery_start_utc < i.end_utc
         and i.start_utc < u.delivery_end_utc
-    where i.operator_id = 'neso'
     group by i.dispatch_id, u.unit_name
 ),
 

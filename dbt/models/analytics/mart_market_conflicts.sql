@@ -32,11 +32,6 @@ widest_margin as (
     select coalesce(max(margin_s), 0) as margin_s from rules
 ),
 
-calendar as (
-    select distinct settlement_date as bucket_date
-    from {{ ref('dim_settlement_period') }}
-),
-
 -- Only assets that can have a conflict are searched: those with activities for two SOs, or with an
 -- activity in a product a rule restricts.
 candidate_assets as (
@@ -61,14 +56,14 @@ activity_days as (
         a.product_id,
         a.start_utc,
         a.end_utc,
-        calendar.bucket_date
+        {{ utc_days_touched(
+            dbt.dateadd('second', '-m.margin_s', 'a.start_utc'),
+            dbt.dateadd('second', 'm.margin_s', 'a.end_utc')
+        ) }} as bucket_date
     from activities as a
     cross join widest_margin as m
     inner join candidate_assets
         on a.asset_id = candidate_assets.asset_id
-    inner join calendar
-        on calendar.bucket_date >= cast({{ dbt.dateadd('second', '-m.margin_s', 'a.start_utc') }} as date)
-        and calendar.bucket_date <= cast({{ dbt.dateadd('second', 'm.margin_s', 'a.end_utc') }} as date)
 ),
 
 overlapping as (
