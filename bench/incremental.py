@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -55,6 +56,42 @@ def split_off_day(path: Path, source_id: str, day: date) -> tuple[bytes, bytes] 
     return b"".join(header + keep), b"".join(header + moved)
 
 
+def hold_back_day(paths: LakePaths, day: date, held: Path) -> list[Path]:
+    """Take the rows of `day` out of every landing file into `held`/<source>/ (one small file per
+    landing file that has any, named for the day), as that day's deliveries; the files held back.
+    Files an interrupted earlier run still holds land first; a landing file already named for the
+    day (held back by an earlier run, then landed) is taken as it is."""
+    if held.is_dir():
+        land_held_back(paths, [f for f in held.glob("*/*") if f.is_file()])
+    shutil.rmtree(held, ignore_errors=True)
+    held.mkdir(parents=True)
+    files = []
+    for source_id in CONNECTORS:
+        for path in sorted(paths.landing_dir(source_id).glob("*")):
+            target = held / source_id / f"{path.stem}_{day.isoformat()}{path.suffix}"
+            if path.stem.endswith(f"_{day.isoformat()}"):
+                target = held / source_id / path.name
+                target.parent.mkdir(exist_ok=True)
+                os.replace(path, target)
+                files.append(target)
+                continue
+            split = split_off_day(path, source_id, day)
+            if split is None:
+                continue
+            rest, day_rows = split
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(day_rows)
+            path.write_bytes(rest)
+            files.append(target)
+    return files
+
+
+def land_held_back(paths: LakePaths, files: list[Path]) -> None:
+    """The held-back day's files arrive in landing/<source>/."""
+    for file in files:
+        os.replace(file, paths.landing_dir(file.parent.name) / file.name)
+
+
 def incremental_benchmark(work: Path, assets: int, days: int) -> list[tuple[str, str]]:
     from sfe import ingest, pipeline, publish
     from sfe.generate import generate
@@ -64,15 +101,7 @@ def incremental_benchmark(work: Path, assets: int, days: int) -> list[tuple[str,
     start = date(2025, 1, 1)
     new_day = start + timedelta(days=days - 1)
     generate(paths, assets=assets, days=days, start=start, seed=21, progress=False)
-    held_back: list[tuple[Path, bytes]] = []
-    for source_id in CONNECTORS:
-        for path in sorted(paths.landing_dir(source_id).glob("*")):
-            split = split_off_day(path, source_id, new_day)
-            if split is None:
-                continue
-            rest, day_rows = split
-            path.write_bytes(rest)
-            held_back.append((path.with_name(f"{path.stem}_{new_day.isoformat()}{path.suffix}"), day_rows))
+    held_back = hold_back_day(paths, new_day, work / "incremental_new_day")
 
     def timed_build() -> tuple[float, float, float, str]:
         t0 = time.perf_counter()
@@ -90,8 +119,7 @@ def incremental_benchmark(work: Path, assets: int, days: int) -> list[tuple[str,
 
     full_ingest, full_warehouse, publish_s, full_dbt = timed_build()
     full = full_ingest + full_warehouse
-    for target, data in held_back:
-        target.write_bytes(data)
+    land_held_back(paths, held_back)
     new_ingest, new_warehouse, new_publish_s, new_dbt = timed_build()
     new = new_ingest + new_warehouse
     ratio = new / full

@@ -159,37 +159,6 @@ def _gib(n: int) -> str:
     return f"{n / GIB:.1f} GiB"
 
 
-def hold_back_last_day(paths, held: Path) -> int:
-    """Take the rows of the generated range's last day out of every landing file into `held`/ (one
-    small file per landing file that has any, named for the day); the number of files held back."""
-    from bench.incremental import split_off_day
-    from sfe.sources import CONNECTORS
-
-    manifest = json.loads((paths.generated / "manifest.json").read_text(encoding="utf-8"))
-    day = datetime.fromisoformat(manifest["range"]["last_settlement_date"]).date()
-    shutil.rmtree(held, ignore_errors=True)
-    held.mkdir(parents=True)
-    count = 0
-    for source_id in CONNECTORS:
-        for path in sorted(paths.landing_dir(source_id).glob("*")):
-            if path.stem.endswith(f"_{day.isoformat()}"):  # held back by an earlier run, then landed
-                (held / source_id).mkdir(exist_ok=True)
-                os.replace(path, held / source_id / path.name)
-                count += 1
-                continue
-            split = split_off_day(path, source_id, day)
-            if split is None:
-                continue
-            rest, day_rows = split
-            target = held / source_id / f"{path.stem}_{day.isoformat()}{path.suffix}"
-            target.parent.mkdir(exist_ok=True)
-            target.write_bytes(day_rows)
-            path.write_bytes(rest)
-            count += 1
-    (held / "DONE").write_text(day.isoformat())  # a --reuse run knows the split is complete
-    return count
-
-
 def bench_large(
     work: Path,
     assets: int,
@@ -233,9 +202,12 @@ def bench_large(
         runs.append(generated.run("generate"))
         if generated.returncode != 0:
             raise RuntimeError(f"sfe generate failed (exit {generated.returncode}); see {log}")
-    if new_day and not (held / "DONE").exists():
-        hold_back_last_day(paths, held)
-    held_files = sorted(p for p in held.rglob("*") if p.is_file() and p.name != "DONE") if new_day else []
+    held_files: list[Path] = []
+    if new_day:  # the generated range's last day
+        from bench.incremental import hold_back_day
+
+        last = json.loads(manifest_path.read_text(encoding="utf-8"))["range"]["last_settlement_date"]
+        held_files = hold_back_day(paths, datetime.fromisoformat(last).date(), held)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     landing_bytes = _size(paths.landing)
     failed: TreeRun | None = None
@@ -288,8 +260,9 @@ def bench_large(
     extra = []
     if new_day and failed is None:
         full_build = sum(s.seconds for name, s in stages.items() if name != "generate")
-        for file in held_files:  # the day's deliveries land
-            os.replace(file, paths.landing_dir(file.parent.name) / file.name)
+        from bench.incremental import land_held_back
+
+        land_held_back(paths, held_files)  # the day's deliveries land
         shutil.rmtree(held)
         day_run = TreeRun([sfe, "build"], env, log, stage_of=_build_stage).run("ingest")
         day_times = " + ".join(f"{name} {s.seconds:.1f} s" for name, s in day_run.stages.items())
